@@ -1,0 +1,1 @@
+//! Projection workers: Kafka consumer groups that build the read models in Postgres and Redis (issue #4).

@@ -1,0 +1,1 @@
+//! Read-model migrations, typed rows and the lms.query.v1 query API (issue #4).
