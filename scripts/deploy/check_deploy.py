@@ -192,14 +192,15 @@ def checkov(root: Path, out_dir: Path) -> None:
 
 # ---- 4. settings coverage ------------------------------------------------------------------
 
-def workspace_bins(workspace: Path) -> list[str]:
+def workspace_bins(workspace: Path) -> tuple[list[str], Path]:
     proc = subprocess.run(["cargo", "metadata", "--no-deps", "--format-version", "1"],
                           cwd=workspace, capture_output=True, text=True)
     if proc.returncode != 0:
         fail("settings", f"cargo metadata failed: {proc.stderr.strip()[-1500:]}")
-        return []
+        return [], workspace / "target"
     meta = json.loads(proc.stdout)
-    return sorted({t["name"] for p in meta["packages"] for t in p["targets"] if "bin" in t["kind"]})
+    names = {t["name"] for p in meta["packages"] for t in p["targets"] if "bin" in t["kind"]}
+    return sorted(names), Path(meta["target_directory"])
 
 
 def not_deployed(root: Path) -> dict[str, str]:
@@ -213,6 +214,9 @@ def not_deployed(root: Path) -> dict[str, str]:
 
 
 def print_settings(binary: Path) -> set[str] | None:
+    if not binary.is_file():
+        fail("settings", f"{binary.name}: no executable at {binary} (built?)")
+        return None
     proc = subprocess.run([str(binary), "--print-settings"], capture_output=True, text=True,
                           timeout=60, env={"PATH": os.environ.get("PATH", "")})
     if proc.returncode != 0:
@@ -265,7 +269,9 @@ def provided_env(container: dict, docs: list[dict], where: str) -> set[str]:
 def settings(root: Path, workspace: Path, rendered: dict[str, list[dict]],
              extra_bins: list[Path], skip_build: bool) -> None:
     print("== 4. settings: every workspace binary deployed with every setting it reads")
-    bins = {name: workspace / "target/debug" / name for name in workspace_bins(workspace)}
+    names, target_dir = workspace_bins(workspace)
+    debug = target_dir / "debug"
+    bins = {name: debug / name for name in names}
     for p in extra_bins:
         bins[p.name] = p
     skip = not_deployed(root)
@@ -275,7 +281,7 @@ def settings(root: Path, workspace: Path, rendered: dict[str, list[dict]],
     if not wanted:
         fail("settings", "cargo metadata lists no binary to check")
         return
-    cargo_bins = [b for b in wanted if wanted[b].parent == workspace / "target/debug"]
+    cargo_bins = [b for b in wanted if wanted[b].parent == debug]
     if cargo_bins and not skip_build:
         t = time.monotonic()
         proc = subprocess.run(["cargo", "build", "--quiet"] +
@@ -284,7 +290,7 @@ def settings(root: Path, workspace: Path, rendered: dict[str, list[dict]],
         if proc.returncode != 0:
             fail("settings", f"cargo build --bins failed: {proc.stderr.strip()[-1500:]}")
             return
-        print(f"   ok   cargo build --bins ({time.monotonic() - t:.0f}s): {', '.join(sorted(cargo_bins))}")
+        print(f"   ok   cargo build ({time.monotonic() - t:.0f}s): {', '.join(sorted(cargo_bins))}")
 
     envs = sorted(rel for rel in rendered if rel.startswith("overlays/") and rel.count("/") == 1)
     for b, path in sorted(wanted.items()):
@@ -319,7 +325,7 @@ def main() -> int:
     ap.add_argument("--extra-bin", type=Path, action="append", default=[],
                     help="also check this executable as a binary (testing the checker)")
     ap.add_argument("--skip-build", action="store_true",
-                    help="use the binaries already in target/debug")
+                    help="use the binaries already built (target/debug)")
     args = ap.parse_args()
     root = args.root.resolve()
     started = time.monotonic()
