@@ -1,0 +1,104 @@
+//! Loads an aggregate from the event store and appends what it decided, with
+//! optimistic concurrency on (aggregate, sequence).
+
+use crate::context::CommandContext;
+use crate::error::CommandError;
+use crate::store::{CommandLog, Completion, EventRepository};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, EventStore};
+use lms_domain::DomainError;
+use sqlx::PgPool;
+
+/// Where a write landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub aggregate_id: String,
+    pub sequence: i64,
+}
+
+pub struct AggregateStore<A: Aggregate> {
+    store: PersistedEventStore<EventRepository, A>,
+    services: A::Services,
+    log: CommandLog,
+}
+
+impl<A> AggregateStore<A>
+where
+    A: Aggregate + Clone,
+    A::Error: DomainError,
+{
+    /// `snapshot_every`: 0 replays the whole stream; n > 0 snapshots every n
+    /// events (for hot aggregates such as a course with many seats).
+    pub fn new(pool: PgPool, services: A::Services, snapshot_every: usize) -> Self {
+        let repo = EventRepository::new(pool.clone());
+        let store = if snapshot_every == 0 {
+            PersistedEventStore::new_event_store(repo)
+        } else {
+            PersistedEventStore::new_snapshot_store(repo, snapshot_every)
+        };
+        Self {
+            store,
+            services,
+            log: CommandLog::new(pool),
+        }
+    }
+
+    pub fn services(&self) -> &A::Services {
+        &self.services
+    }
+
+    /// The aggregate's current state and sequence.
+    pub async fn load(&self, aggregate_id: &str) -> Result<(A, i64), CommandError> {
+        let context = self.store.load_aggregate(aggregate_id).await?;
+        Ok((context.aggregate, to_i64(context.current_sequence)?))
+    }
+
+    /// Runs `command` against the current state and appends the events. When
+    /// `completion` is given this write completes the command: its command-log
+    /// row goes into the same transaction (or alone, if nothing was decided).
+    pub async fn execute(
+        &self,
+        context: &CommandContext,
+        aggregate_id: &str,
+        command: A::Command,
+        completion: Option<&Completion>,
+    ) -> Result<Written, CommandError> {
+        let loaded = self.store.load_aggregate(aggregate_id).await?;
+        // Decide on a copy: the store's commit applies the new events to the
+        // loaded state itself when it takes a snapshot.
+        let mut working = loaded.aggregate.clone();
+        let sink = EventSink::default();
+        working
+            .handle(command, &self.services, &sink)
+            .await
+            .map_err(|e| CommandError::from_domain(&e))?;
+        let events = sink.collect().await;
+        let current = to_i64(loaded.current_sequence)?;
+        if events.is_empty() {
+            if let Some(completion) = completion {
+                self.log
+                    .record_alone(completion, (A::TYPE, aggregate_id, current))
+                    .await?;
+            }
+            return Ok(Written {
+                aggregate_id: aggregate_id.to_string(),
+                sequence: current,
+            });
+        }
+        let metadata = match completion {
+            Some(completion) => context.completing_metadata(completion)?,
+            None => context.metadata(),
+        };
+        let committed = self.store.commit(events, loaded, metadata).await?;
+        let sequence = committed.last().map(|e| e.sequence).unwrap_or_default();
+        Ok(Written {
+            aggregate_id: aggregate_id.to_string(),
+            sequence: to_i64(sequence)?,
+        })
+    }
+}
+
+fn to_i64(sequence: usize) -> Result<i64, CommandError> {
+    i64::try_from(sequence).map_err(|e| CommandError::Internal(e.to_string()))
+}

@@ -1,0 +1,46 @@
+//! Course authoring: each command is one decision of the Course aggregate.
+
+use super::{AggregateStore, Reply, Runner};
+use crate::context::CommandContext;
+use crate::error::CommandError;
+use lms_domain::course::{Course, CourseCommand};
+use lms_domain::CourseId;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct CourseService {
+    courses: Arc<AggregateStore<Course>>,
+    runner: Runner,
+}
+
+impl CourseService {
+    pub fn new(courses: Arc<AggregateStore<Course>>, runner: Runner) -> Self {
+        Self { courses, runner }
+    }
+
+    /// Executes `command` on course `course_id` as one idempotent command;
+    /// `created_id` names an entity the command creates (module, lesson).
+    pub async fn execute(
+        &self,
+        context: &CommandContext,
+        course_id: CourseId,
+        command: CourseCommand,
+        created_id: String,
+    ) -> Result<Reply, CommandError> {
+        let id = course_id.to_string();
+        self.runner
+            .run(context, || async {
+                let completion = context.completion(None, created_id.clone());
+                let written = self
+                    .courses
+                    .execute(context, &id, command.clone(), Some(&completion))
+                    .await?;
+                Ok(Reply {
+                    aggregate_id: written.aggregate_id,
+                    sequence: written.sequence,
+                    created_id: created_id.clone(),
+                })
+            })
+            .await
+    }
+}

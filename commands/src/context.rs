@@ -1,0 +1,149 @@
+//! Per-command context: who, which tenant, which correlation; read from gRPC
+//! metadata (ids generated when absent) and written into every event's metadata.
+
+use crate::error::CommandError;
+use crate::store::{Completion, COMPLETION_KEY};
+use chrono::{DateTime, SecondsFormat, Utc};
+use lms_domain::{Actor, FieldViolation, Role, UserId};
+use std::collections::HashMap;
+use tonic::metadata::MetadataMap;
+use uuid::Uuid;
+
+pub const ACTOR_ID_HEADER: &str = "x-actor-id";
+pub const ACTOR_ROLE_HEADER: &str = "x-actor-role";
+pub const TENANT_HEADER: &str = "x-tenant-id";
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+pub const CAUSATION_HEADER: &str = "x-causation-id";
+pub const DEFAULT_TENANT: &str = "default";
+
+#[derive(Debug, Clone)]
+pub struct CommandContext {
+    pub command_id: String,
+    pub command_type: &'static str,
+    pub request_hash: String,
+    pub correlation_id: String,
+    /// What caused this command: the caller's message id if it sent one,
+    /// else the command itself.
+    pub causation_id: String,
+    pub actor: Actor,
+    pub tenant_id: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+fn header<'a>(metadata: &'a MetadataMap, name: &str) -> Option<&'a str> {
+    metadata
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The authenticated caller. Until the identity service exists (see
+/// docs/architecture.md), the gateway asserts identity in these headers.
+pub fn actor_from(metadata: &MetadataMap) -> Result<Actor, CommandError> {
+    let id = header(metadata, ACTOR_ID_HEADER).ok_or_else(|| {
+        CommandError::Unauthenticated(format!("missing {ACTOR_ID_HEADER} metadata"))
+    })?;
+    let user_id: UserId = id
+        .parse()
+        .map_err(|_| CommandError::Unauthenticated(format!("{ACTOR_ID_HEADER} must be a UUID")))?;
+    let role = match header(metadata, ACTOR_ROLE_HEADER).unwrap_or("student") {
+        "student" => Role::Student,
+        "instructor" => Role::Instructor,
+        "admin" => Role::Admin,
+        other => {
+            return Err(CommandError::Unauthenticated(format!(
+                "{ACTOR_ROLE_HEADER} '{other}' is not student, instructor or admin"
+            )))
+        }
+    };
+    Ok(Actor::new(user_id, role))
+}
+
+impl CommandContext {
+    pub fn new(
+        metadata: &MetadataMap,
+        command_type: &'static str,
+        command_id: &str,
+        request_hash: String,
+        occurred_at: DateTime<Utc>,
+    ) -> Result<Self, CommandError> {
+        let command_id = command_id.trim();
+        if command_id.is_empty() || command_id.len() > 128 {
+            return Err(CommandError::Invalid(vec![FieldViolation::new(
+                "command_id",
+                "an idempotency key of 1 to 128 characters is required",
+            )]));
+        }
+        let actor = actor_from(metadata)?;
+        let correlation_id = header(metadata, CORRELATION_HEADER)
+            .map(str::to_string)
+            .unwrap_or_else(|| Uuid::now_v7().to_string());
+        let causation_id = header(metadata, CAUSATION_HEADER)
+            .map(str::to_string)
+            .unwrap_or_else(|| command_id.to_string());
+        let tenant_id = header(metadata, TENANT_HEADER)
+            .unwrap_or(DEFAULT_TENANT)
+            .to_string();
+        Ok(Self {
+            command_id: command_id.to_string(),
+            command_type,
+            request_hash,
+            correlation_id,
+            causation_id,
+            actor,
+            tenant_id,
+            occurred_at,
+        })
+    }
+
+    /// The envelope fields every event of this command carries.
+    pub fn metadata(&self) -> HashMap<String, String> {
+        let role = match self.actor.role {
+            Role::Student => "student",
+            Role::Instructor => "instructor",
+            Role::Admin => "admin",
+        };
+        HashMap::from([
+            ("command_id".into(), self.command_id.clone()),
+            ("command_type".into(), self.command_type.into()),
+            ("correlation_id".into(), self.correlation_id.clone()),
+            ("causation_id".into(), self.causation_id.clone()),
+            ("actor_id".into(), self.actor.user_id.to_string()),
+            ("actor_role".into(), role.into()),
+            ("tenant_id".into(), self.tenant_id.clone()),
+            (
+                "occurred_at".into(),
+                self.occurred_at
+                    .to_rfc3339_opts(SecondsFormat::Micros, true),
+            ),
+        ])
+    }
+
+    /// Metadata for the write that completes the command: it also carries the
+    /// command-log record, so both land in one transaction.
+    pub fn completing_metadata(
+        &self,
+        completion: &Completion,
+    ) -> Result<HashMap<String, String>, CommandError> {
+        let mut metadata = self.metadata();
+        let encoded =
+            serde_json::to_string(completion).map_err(|e| CommandError::Internal(e.to_string()))?;
+        metadata.insert(COMPLETION_KEY.into(), encoded);
+        Ok(metadata)
+    }
+
+    pub fn completion(
+        &self,
+        reply_aggregate: Option<(String, String, i64)>,
+        created_id: String,
+    ) -> Completion {
+        Completion {
+            command_id: self.command_id.clone(),
+            command_type: self.command_type.to_string(),
+            request_hash: self.request_hash.clone(),
+            reply_aggregate,
+            created_id,
+        }
+    }
+}
