@@ -6,7 +6,7 @@
 //! seats" and "capacity never below active enrollments" are checked against
 //! one version of one aggregate and guarded by optimistic concurrency.
 
-use crate::actor::Actor;
+use crate::actor::{Actor, Role};
 use crate::error::{
     describe, description_ok, title_ok, DomainError, ErrorKind, FieldViolation, Violations,
 };
@@ -379,7 +379,9 @@ impl Course {
             );
             check_capacity(&mut v, capacity);
             v.into_result().map_err(CourseError::Invalid)?;
-            if !(actor.is_admin() || instructors.contains(&actor.user_id)) {
+            // Only instructors author courses, and only ones they teach.
+            let teaches = actor.role == Role::Instructor && instructors.contains(&actor.user_id);
+            if !(actor.is_admin() || teaches) {
                 return Err(CourseError::NotAnInstructor);
             }
             let mut unique = BTreeSet::new();

@@ -182,7 +182,10 @@ impl Enrollment {
                 admission,
                 subscription,
             } => {
-                if !actor.may_act_for(student_id) {
+                // The stream belongs to one student in one course.
+                let owner_mismatch = self.student_id.is_some_and(|s| s != student_id)
+                    || self.course_id.is_some_and(|c| c != course_id);
+                if !actor.may_act_for(student_id) || owner_mismatch {
                     return Err(EnrollmentError::NotAllowed);
                 }
                 match self.status {

@@ -225,7 +225,13 @@ impl Subscription {
             {
                 Standing::Entitled { plan }
             }
-            (SubscriptionStatus::Active, Some(plan)) => Standing::Entitled { plan },
+            // Entitlement ends with the paid period, even before billing
+            // operations mark the subscription past due.
+            (SubscriptionStatus::Active, Some(plan))
+                if self.current_period_end.is_some_and(|end| now < end) =>
+            {
+                Standing::Entitled { plan }
+            }
             _ => Standing::NotEntitled,
         }
     }
@@ -312,6 +318,9 @@ impl Subscription {
             } => {
                 check_payment_method(&payment_method)?;
                 self.ensure_actor(&actor, student_id)?;
+                if self.student_id.is_some_and(|owner| owner != student_id) {
+                    return Err(SubscriptionError::NotAllowed);
+                }
                 match self.status {
                     SubscriptionStatus::Active => return Err(SubscriptionError::AlreadyActive),
                     SubscriptionStatus::PastDue => {

@@ -866,3 +866,14 @@ fn course_errors_map_to_kinds_and_reasons() {
         "CAPACITY_BELOW_ENROLLMENTS"
     );
 }
+
+#[test]
+fn a_student_cannot_create_a_course_even_naming_themselves_instructor() {
+    let mut course = NewCourse::valid();
+    course.actor = student();
+    course.instructors = vec![STUDENT];
+    framework()
+        .given_no_previous_events()
+        .when(course.cmd())
+        .then_expect_error(CourseError::NotAnInstructor);
+}

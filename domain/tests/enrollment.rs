@@ -456,3 +456,15 @@ fn enrollment_id_is_deterministic_and_differs_per_pair() {
     assert_ne!(others[0], others[1]);
     assert_eq!(id.as_uuid().get_version_num(), 5);
 }
+
+#[test]
+fn re_enrolling_a_stream_of_another_student_is_refused() {
+    let mut command = enroll(admin(), open_free(), Standing::NotEntitled);
+    if let EnrollmentCommand::Enroll { student_id, .. } = &mut command {
+        *student_id = OTHER_STUDENT;
+    }
+    framework()
+        .given(vec![enrolled(), withdrawn()])
+        .when(command)
+        .then_expect_error(EnrollmentError::NotAllowed);
+}

@@ -573,3 +573,26 @@ fn invoice_id_is_deterministic_and_differs_per_period() {
     assert_ne!(other, subscription_id());
     assert_ne!(InvoiceId::for_period(other, 1), invoice(1));
 }
+
+#[test]
+fn an_active_subscription_is_not_entitled_after_its_paid_period() {
+    let sub = replay(activated(1, Plan::Pro, t0()));
+    let end = t0() + days(PERIOD_DAYS);
+    assert_eq!(sub.standing(end), Standing::NotEntitled);
+}
+
+#[test]
+fn activating_another_students_subscription_stream_is_refused() {
+    let command = SubscriptionCommand::Activate {
+        actor: other_student(),
+        subscription_id: subscription_id(),
+        student_id: OTHER_STUDENT,
+        plan: Plan::Basic,
+        payment_method: "pm_card_visa".into(),
+    };
+    let mut given = active();
+    given.push(cancelled());
+    let (validator, gateway) = run(t0(), given, command);
+    validator.then_expect_error(SubscriptionError::NotAllowed);
+    assert!(gateway.charges().is_empty());
+}
