@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The test command: sets up what the tests need, then runs every check —
+# formatting, clippy (-D warnings), unit and integration tests against real
+# Postgres/Redis/tansu on loopback, and the deployment manifests check.
+#
+#   scripts/test.sh             everything
+#   scripts/test.sh --no-deploy skip the Kubernetes manifest check
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$LMS_ROOT"
+
+deploy=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-deploy) deploy=0 ;;
+    *) lms_die "unknown option: $arg" ;;
+  esac
+done
+
+started=$SECONDS
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+for component in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$component" ||
+    rustup component add "$component"
+done
+cargo --version
+
+step "infrastructure"
+scripts/infra.sh up
+eval "$(scripts/infra.sh env)"
+# Tests create their own databases (lms_test_*); drop any a crashed run left.
+psql -h 127.0.0.1 -U postgres -X -q -tA -c \
+  "SELECT datname FROM pg_database WHERE datname LIKE 'lms\_test\_%'" |
+  while read -r db; do
+    [[ -n "$db" ]] && psql -h 127.0.0.1 -U postgres -X -q -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
+  done
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test (unit + integration)"
+export LMS_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres"
+cargo test --workspace --locked
+
+if [[ "$deploy" == 1 ]]; then
+  step "deployment manifests"
+  scripts/check-deploy.sh
+fi
+
+printf '\nAll checks passed in %ss.\n' "$((SECONDS - started))"
