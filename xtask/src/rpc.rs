@@ -1,0 +1,271 @@
+//! The wire: one connection to `lms-commands`, the caller's identity as
+//! metadata, every `lms.command.v1` RPC as a [`Command`], and a refusal
+//! decoded from the `Status` and its `google.rpc` details.
+
+use anyhow::Context;
+use lms_proto::command::v1 as pb;
+use pb::course_commands_client::CourseCommandsClient;
+use pb::enrollment_commands_client::EnrollmentCommandsClient;
+use pb::subscription_commands_client::SubscriptionCommandsClient;
+use std::time::Duration;
+use tonic::metadata::{AsciiMetadataValue, MetadataMap};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+use uuid::Uuid;
+
+pub const ACTOR_ID_HEADER: &str = "x-actor-id";
+pub const ACTOR_ROLE_HEADER: &str = "x-actor-role";
+pub const TENANT_HEADER: &str = "x-tenant-id";
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// The role asserted in `x-actor-role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    Student,
+    Instructor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Student => "student",
+            Role::Instructor => "instructor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// Who sends a command (`x-actor-id`, `x-actor-role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    pub actor: Uuid,
+    pub role: Role,
+}
+
+impl Identity {
+    pub fn new(actor: Uuid, role: Role) -> Self {
+        Self { actor, role }
+    }
+}
+
+/// Declares [`Command`] (one variant per RPC, holding its request) with its
+/// RPC name, its idempotency key and the client call that sends it.
+macro_rules! commands {
+    ($($variant:ident($request:ident) => $client:ident.$method:ident;)*) => {
+        /// One `lms.command.v1` request, ready to send.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Command {
+            $($variant(pb::$request),)*
+        }
+
+        impl Command {
+            /// The RPC's name in the proto.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Command::$variant(_) => stringify!($variant),)*
+                }
+            }
+
+            /// The idempotency key the request carries.
+            pub fn command_id(&self) -> &str {
+                match self {
+                    $(Command::$variant(r) => &r.command_id,)*
+                }
+            }
+
+            /// The same command under another idempotency key.
+            pub fn with_command_id(mut self, id: impl Into<String>) -> Self {
+                match &mut self {
+                    $(Command::$variant(r) => r.command_id = id.into(),)*
+                }
+                self
+            }
+        }
+
+        impl Connection {
+            /// Sends `command` as `who`; the reply, or the refusal as a `Status`.
+            pub async fn send(
+                &self,
+                who: Identity,
+                command: Command,
+            ) -> Result<pb::CommandReply, Status> {
+                let channel = self.channel.clone();
+                let reply = match command {
+                    $(Command::$variant(r) => {
+                        $client::new(channel).$method(self.request(who, r)).await
+                    })*
+                };
+                reply.map(tonic::Response::into_inner)
+            }
+        }
+    };
+}
+
+commands! {
+    CreateCourse(CreateCourseRequest) => CourseCommandsClient.create_course;
+    UpdateCourseDetails(UpdateCourseDetailsRequest) => CourseCommandsClient.update_course_details;
+    AddModule(AddModuleRequest) => CourseCommandsClient.add_module;
+    AddLesson(AddLessonRequest) => CourseCommandsClient.add_lesson;
+    ChangeCapacity(ChangeCapacityRequest) => CourseCommandsClient.change_capacity;
+    PublishCourse(PublishCourseRequest) => CourseCommandsClient.publish_course;
+    ArchiveCourse(ArchiveCourseRequest) => CourseCommandsClient.archive_course;
+    Enroll(EnrollRequest) => EnrollmentCommandsClient.enroll;
+    CompleteLesson(CompleteLessonRequest) => EnrollmentCommandsClient.complete_lesson;
+    CompleteCourse(CompleteCourseRequest) => EnrollmentCommandsClient.complete_course;
+    Withdraw(WithdrawRequest) => EnrollmentCommandsClient.withdraw;
+    StartTrial(StartTrialRequest) => SubscriptionCommandsClient.start_trial;
+    Activate(ActivateSubscriptionRequest) => SubscriptionCommandsClient.activate;
+    Renew(RenewSubscriptionRequest) => SubscriptionCommandsClient.renew;
+    MarkPastDue(MarkPastDueRequest) => SubscriptionCommandsClient.mark_past_due;
+    Cancel(CancelSubscriptionRequest) => SubscriptionCommandsClient.cancel;
+}
+
+/// A fresh idempotency key.
+pub fn new_command_id() -> String {
+    Uuid::now_v7().to_string()
+}
+
+/// Metadata sent with every call besides the identity.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    pub tenant: Option<String>,
+    pub correlation_id: Option<String>,
+}
+
+/// A channel to the command service plus the per-call metadata.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    channel: Channel,
+    tenant: Option<AsciiMetadataValue>,
+    correlation_id: Option<AsciiMetadataValue>,
+}
+
+impl Connection {
+    pub async fn connect(endpoint: &str, context: CallContext) -> anyhow::Result<Self> {
+        let tenant = ascii_header(TENANT_HEADER, context.tenant)?;
+        let correlation_id = ascii_header(CORRELATION_HEADER, context.correlation_id)?;
+        let channel = channel(endpoint, Duration::from_secs(5)).await?;
+        Ok(Self {
+            channel,
+            tenant,
+            correlation_id,
+        })
+    }
+
+    fn request<T>(&self, who: Identity, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        let metadata: &mut MetadataMap = request.metadata_mut();
+        // A hyphenated UUID is always a valid ASCII value; were it not, the
+        // server would answer UNAUTHENTICATED (missing actor).
+        if let Ok(actor) = AsciiMetadataValue::try_from(who.actor.hyphenated().to_string()) {
+            metadata.insert(ACTOR_ID_HEADER, actor);
+        }
+        metadata.insert(
+            ACTOR_ROLE_HEADER,
+            AsciiMetadataValue::from_static(who.role.as_str()),
+        );
+        if let Some(tenant) = &self.tenant {
+            metadata.insert(TENANT_HEADER, tenant.clone());
+        }
+        if let Some(correlation_id) = &self.correlation_id {
+            metadata.insert(CORRELATION_HEADER, correlation_id.clone());
+        }
+        request
+    }
+}
+
+fn ascii_header(name: &str, value: Option<String>) -> anyhow::Result<Option<AsciiMetadataValue>> {
+    value
+        .map(|v| {
+            v.parse::<AsciiMetadataValue>()
+                .with_context(|| format!("{name} must be printable ASCII: {v:?}"))
+        })
+        .transpose()
+}
+
+/// Connects (eagerly, so a wrong endpoint fails here with a clear message).
+pub async fn channel(endpoint: &str, connect_timeout: Duration) -> anyhow::Result<Channel> {
+    Endpoint::from_shared(endpoint.to_string())
+        .with_context(|| format!("invalid endpoint {endpoint:?}"))?
+        .connect_timeout(connect_timeout)
+        .timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .with_context(|| format!("cannot connect to {endpoint}"))
+}
+
+/// A refused or failed call: the status and what its details say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: Code,
+    pub message: String,
+    /// `google.rpc.ErrorInfo.reason`, e.g. `COURSE_FULL`.
+    pub reason: Option<String>,
+    /// `google.rpc.BadRequest` field violations: (field, description).
+    pub field_violations: Vec<(String, String)>,
+    /// `google.rpc.PreconditionFailure` violations: (type, description).
+    pub preconditions: Vec<(String, String)>,
+    /// `google.rpc.RetryInfo.retry_delay`.
+    pub retry_after: Option<Duration>,
+}
+
+impl From<&Status> for Failure {
+    fn from(status: &Status) -> Self {
+        let details = status.get_error_details();
+        Self {
+            code: status.code(),
+            message: status.message().to_string(),
+            reason: details.error_info().map(|info| info.reason.clone()),
+            field_violations: details
+                .bad_request()
+                .map(|b| {
+                    b.field_violations
+                        .iter()
+                        .map(|v| (v.field.clone(), v.description.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            preconditions: details
+                .precondition_failure()
+                .map(|p| {
+                    p.violations
+                        .iter()
+                        .map(|v| (v.r#type.clone(), v.description.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            retry_after: details.retry_info().and_then(|r| r.retry_delay),
+        }
+    }
+}
+
+impl Failure {
+    pub fn code_name(&self) -> &'static str {
+        code_name(self.code)
+    }
+}
+
+/// The canonical (proto enum) name of a gRPC status code.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
