@@ -29,14 +29,17 @@ CREATE TABLE snapshots
 -- One row per completed command: the idempotency record. Written in the same
 -- transaction as the command's events, so "events written" and "command
 -- recorded" can never disagree.
+-- Keys are scoped per tenant: two tenants may pick the same command id.
 CREATE TABLE command_log
 (
-    command_id     text PRIMARY KEY,
+    tenant_id      text        NOT NULL,
+    command_id     text        NOT NULL,
     command_type   text        NOT NULL,
     request_hash   text        NOT NULL,
     aggregate_type text        NOT NULL,
     aggregate_id   text        NOT NULL,
     sequence       bigint      NOT NULL,
     created_id     text        NOT NULL DEFAULT '',
-    recorded_at    timestamptz NOT NULL DEFAULT now()
+    recorded_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, command_id)
 );

@@ -20,6 +20,8 @@ pub const DEFAULT_TENANT: &str = "default";
 pub struct CommandContext {
     pub command_id: String,
     pub command_type: &'static str,
+    /// Hash of command type, actor and request fields (the key aside): the
+    /// same key from another caller or with other fields is a reuse.
     pub request_hash: String,
     pub correlation_id: String,
     /// What caused this command: the caller's message id if it sent one,
@@ -65,7 +67,6 @@ impl CommandContext {
         metadata: &MetadataMap,
         command_type: &'static str,
         command_id: &str,
-        request_hash: String,
         occurred_at: DateTime<Utc>,
     ) -> Result<Self, CommandError> {
         let command_id = command_id.trim();
@@ -88,7 +89,7 @@ impl CommandContext {
         Ok(Self {
             command_id: command_id.to_string(),
             command_type,
-            request_hash,
+            request_hash: String::new(),
             correlation_id,
             causation_id,
             actor,
@@ -139,6 +140,7 @@ impl CommandContext {
         created_id: String,
     ) -> Completion {
         Completion {
+            tenant_id: self.tenant_id.clone(),
             command_id: self.command_id.clone(),
             command_type: self.command_type.to_string(),
             request_hash: self.request_hash.clone(),

@@ -63,6 +63,7 @@ impl CommandError {
                 ErrorKind::NotFound => "not_found",
                 ErrorKind::AlreadyExists => "already_exists",
                 ErrorKind::PermissionDenied => "permission_denied",
+                ErrorKind::Unavailable => "unavailable",
                 _ => "rejected",
             },
             CommandError::CommandIdReused(_) => "command_id_reused",
@@ -124,6 +125,7 @@ impl From<CommandError> for Status {
                     ErrorKind::PermissionDenied => Code::PermissionDenied,
                     ErrorKind::Invalid(_) => Code::InvalidArgument,
                     ErrorKind::FailedPrecondition => Code::FailedPrecondition,
+                    ErrorKind::Unavailable => Code::Unavailable,
                 };
                 let mut details = error_info(reason);
                 if code == Code::FailedPrecondition {

@@ -413,6 +413,24 @@ async fn invalid_input_is_invalid_argument_with_every_bad_field_and_writes_nothi
         ["course_id", "instructor_ids[0]", "access.plan"]
     );
 
+    // Edge parsing errors and the domain's field rules come back together.
+    let status = courses
+        .create_course(instructor.req(CreateCourseRequest {
+            command_id: new_id(),
+            course_id: "bad".into(),
+            title: String::new(),
+            description: String::new(),
+            instructor_ids: vec![],
+            capacity: 0,
+            access: None,
+        }))
+        .await
+        .expect_err("everything wrong");
+    assert_eq!(
+        violated_fields(&status),
+        ["course_id", "title", "instructor_ids", "capacity"]
+    );
+
     let status = courses
         .publish_course(instructor.req(PublishCourseRequest {
             command_id: String::new(),
@@ -526,6 +544,17 @@ async fn refusals_map_to_not_found_permission_denied_failed_precondition_and_una
         .await
         .expect_err("declined");
     assert_refused(&declined, Code::FailedPrecondition, "PAYMENT_DECLINED");
+    let outage = server
+        .subscriptions()
+        .activate(student.req(ActivateSubscriptionRequest {
+            command_id: new_id(),
+            student_id: student.id.to_string(),
+            plan: "pro".into(),
+            payment_method: "pm_gateway_down".into(),
+        }))
+        .await
+        .expect_err("gateway down");
+    assert_refused(&outage, Code::Unavailable, "PAYMENT_GATEWAY_UNAVAILABLE");
 
     let anonymous = courses
         .archive_course(tonic::Request::new(ArchiveCourseRequest {
@@ -587,6 +616,26 @@ async fn a_retried_command_id_returns_the_first_reply_and_writes_nothing_new() {
         .await
         .expect_err("reused key");
     assert_refused(&status, Code::AlreadyExists, "COMMAND_ID_REUSED");
+    assert_eq!(db.total_events().await, events_after_first);
+
+    // The key is bound to its caller: another student reusing it is refused
+    // (and learns nothing about the first reply)...
+    let status = enrollments
+        .enroll(other.req(request.clone()))
+        .await
+        .expect_err("other caller");
+    assert_refused(&status, Code::AlreadyExists, "COMMAND_ID_REUSED");
+    // ...and scoped to its tenant: the same key in another tenant is a new command.
+    let mut elsewhere = student.req(enroll(&course.course_id, &student));
+    elsewhere.get_mut().command_id = request.command_id.clone();
+    elsewhere
+        .metadata_mut()
+        .insert("x-tenant-id", "other-tenant".parse().unwrap());
+    let status = enrollments
+        .enroll(elsewhere)
+        .await
+        .expect_err("already enrolled");
+    assert_refused(&status, Code::FailedPrecondition, "ALREADY_ENROLLED");
     assert_eq!(db.total_events().await, events_after_first);
 
     // Concurrent duplicates of one create: one course, one reply.

@@ -357,6 +357,10 @@ impl Course {
 
     /// The decision: pure, synchronous, no side effects.
     pub fn decide(&self, command: CourseCommand) -> Result<Vec<CourseEvent>, CourseError> {
+        let violations = command.violations();
+        if !violations.is_empty() {
+            return Err(CourseError::Invalid(violations));
+        }
         if let CourseCommand::Create {
             course_id,
             actor,
@@ -370,15 +374,6 @@ impl Course {
             if self.exists() {
                 return Err(CourseError::AlreadyExists);
             }
-            let mut v = Violations::default();
-            check_details(&mut v, &title, &description, &access);
-            v.check(
-                !instructors.is_empty(),
-                "instructors",
-                "at least one instructor is required",
-            );
-            check_capacity(&mut v, capacity);
-            v.into_result().map_err(CourseError::Invalid)?;
             // Only instructors author courses, and only ones they teach.
             let teaches = actor.role == Role::Instructor && instructors.contains(&actor.user_id);
             if !(actor.is_admin() || teaches) {
@@ -409,9 +404,6 @@ impl Course {
                 description,
                 access,
             } => {
-                let mut v = Violations::default();
-                check_details(&mut v, &title, &description, &access);
-                v.into_result().map_err(CourseError::Invalid)?;
                 self.ensure_editable_by(&actor)?;
                 Ok(vec![CourseEvent::CourseDetailsUpdated {
                     title: title.trim().to_string(),
@@ -424,9 +416,6 @@ impl Course {
                 module_id,
                 title,
             } => {
-                let mut v = Violations::default();
-                v.check(title_ok(&title), "title", "must be 1 to 200 characters");
-                v.into_result().map_err(CourseError::Invalid)?;
                 self.ensure_editable_by(&actor)?;
                 if self.modules.iter().any(|m| m.module_id == module_id) {
                     return Err(CourseError::DuplicateModule);
@@ -442,9 +431,6 @@ impl Course {
                 lesson_id,
                 title,
             } => {
-                let mut v = Violations::default();
-                v.check(title_ok(&title), "title", "must be 1 to 200 characters");
-                v.into_result().map_err(CourseError::Invalid)?;
                 self.ensure_editable_by(&actor)?;
                 if !self.modules.iter().any(|m| m.module_id == module_id) {
                     return Err(CourseError::ModuleNotFound);
@@ -459,9 +445,6 @@ impl Course {
                 }])
             }
             CourseCommand::ChangeCapacity { actor, capacity } => {
-                let mut v = Violations::default();
-                check_capacity(&mut v, capacity);
-                v.into_result().map_err(CourseError::Invalid)?;
                 self.ensure_editable_by(&actor)?;
                 let active = self.active_seats();
                 if capacity < active {
@@ -522,6 +505,47 @@ impl Course {
     }
 }
 
+impl CourseCommand {
+    /// Input errors visible from the command alone, without any state; the
+    /// edge merges them with its own parsing errors so one reply names all.
+    pub fn violations(&self) -> Vec<FieldViolation> {
+        let mut v = Violations::default();
+        match self {
+            CourseCommand::Create {
+                title,
+                description,
+                instructors,
+                capacity,
+                access,
+                ..
+            } => {
+                check_details(&mut v, title, description, access);
+                v.check(
+                    !instructors.is_empty(),
+                    "instructor_ids",
+                    "at least one instructor is required",
+                );
+                check_capacity(&mut v, *capacity);
+            }
+            CourseCommand::UpdateDetails {
+                title,
+                description,
+                access,
+                ..
+            } => check_details(&mut v, title, description, access),
+            CourseCommand::AddModule { title, .. } | CourseCommand::AddLesson { title, .. } => {
+                v.check(title_ok(title), "title", "must be 1 to 200 characters")
+            }
+            CourseCommand::ChangeCapacity { capacity, .. } => check_capacity(&mut v, *capacity),
+            CourseCommand::Publish { .. }
+            | CourseCommand::Archive { .. }
+            | CourseCommand::ReserveSeat { .. }
+            | CourseCommand::ReleaseSeat { .. } => {}
+        }
+        v.into_vec()
+    }
+}
+
 fn check_details(v: &mut Violations, title: &str, description: &str, access: &Access) {
     v.check(title_ok(title), "title", "must be 1 to 200 characters");
     v.check(
@@ -532,7 +556,7 @@ fn check_details(v: &mut Violations, title: &str, description: &str, access: &Ac
     if let Access::Paid { price_cents } = access {
         v.check(
             *price_cents > 0,
-            "price_cents",
+            "access.price_cents",
             "a paid course needs a price above zero",
         );
     }

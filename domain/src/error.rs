@@ -37,6 +37,10 @@ impl Violations {
         }
     }
 
+    pub fn into_vec(self) -> Vec<FieldViolation> {
+        self.0
+    }
+
     pub fn into_result(self) -> Result<(), Vec<FieldViolation>> {
         if self.0.is_empty() {
             Ok(())
@@ -67,6 +71,8 @@ pub enum ErrorKind {
     PermissionDenied,
     /// A business rule forbids this in the current state.
     FailedPrecondition,
+    /// A dependency (e.g. the payment gateway) is down; retrying may succeed.
+    Unavailable,
 }
 
 pub trait DomainError: std::error::Error {

@@ -163,6 +163,7 @@ impl DomainError for SubscriptionError {
             SubscriptionError::Invalid(v) => ErrorKind::Invalid(v.clone()),
             SubscriptionError::NotFound => ErrorKind::NotFound,
             SubscriptionError::NotAllowed => ErrorKind::PermissionDenied,
+            SubscriptionError::GatewayUnavailable(_) => ErrorKind::Unavailable,
             _ => ErrorKind::FailedPrecondition,
         }
     }
@@ -429,13 +430,34 @@ impl Subscription {
 
 fn check_payment_method(payment_method: &str) -> Result<(), SubscriptionError> {
     let mut v = Violations::default();
+    payment_method_violation(&mut v, payment_method);
+    v.into_result().map_err(SubscriptionError::Invalid)
+}
+
+fn payment_method_violation(v: &mut Violations, payment_method: &str) {
     let len = payment_method.trim().chars().count();
     v.check(
         (1..=100).contains(&len),
         "payment_method",
         "must be a payment method token of 1 to 100 characters",
     );
-    v.into_result().map_err(SubscriptionError::Invalid)
+}
+
+impl SubscriptionCommand {
+    /// Input errors visible from the command alone (see `CourseCommand::violations`).
+    pub fn violations(&self) -> Vec<FieldViolation> {
+        let mut v = Violations::default();
+        match self {
+            SubscriptionCommand::Activate { payment_method, .. }
+            | SubscriptionCommand::Renew { payment_method, .. } => {
+                payment_method_violation(&mut v, payment_method)
+            }
+            SubscriptionCommand::StartTrial { .. }
+            | SubscriptionCommand::MarkPastDue { .. }
+            | SubscriptionCommand::Cancel { .. } => {}
+        }
+        v.into_vec()
+    }
 }
 
 impl Aggregate for Subscription {

@@ -249,7 +249,7 @@ fn create_without_instructors_is_invalid() {
         instructors: vec![],
         ..NewCourse::valid()
     };
-    assert_eq!(create_fields(new), ["instructors"]);
+    assert_eq!(create_fields(new), ["instructor_ids"]);
 }
 
 #[test]
@@ -258,7 +258,7 @@ fn create_paid_course_with_zero_price_is_invalid() {
         access: Access::Paid { price_cents: 0 },
         ..NewCourse::valid()
     };
-    assert_eq!(create_fields(new), ["price_cents"]);
+    assert_eq!(create_fields(new), ["access.price_cents"]);
 }
 
 #[test]
@@ -276,8 +276,8 @@ fn create_reports_every_invalid_field_at_once() {
         [
             "title",
             "description",
-            "price_cents",
-            "instructors",
+            "access.price_cents",
+            "instructor_ids",
             "capacity"
         ]
     );
@@ -397,7 +397,7 @@ fn update_details_with_invalid_fields_is_refused() {
             access: Access::Paid { price_cents: 0 },
         })
         .inspect_result();
-    assert_eq!(invalid_fields(result), ["title", "price_cents"]);
+    assert_eq!(invalid_fields(result), ["title", "access.price_cents"]);
 }
 
 // ---- AddModule ------------------------------------------------------------------

@@ -596,3 +596,10 @@ fn activating_another_students_subscription_stream_is_refused() {
     validator.then_expect_error(SubscriptionError::NotAllowed);
     assert!(gateway.charges().is_empty());
 }
+
+#[test]
+fn a_gateway_outage_is_unavailable_not_a_broken_rule() {
+    let err = SubscriptionError::GatewayUnavailable("down".into());
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert_eq!(err.reason(), "PAYMENT_GATEWAY_UNAVAILABLE");
+}

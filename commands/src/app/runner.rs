@@ -49,7 +49,11 @@ impl Runner {
         let once = || async {
             // Checked on every attempt: a conflict may mean a concurrent
             // duplicate of this very command has just completed.
-            if let Some(record) = self.log.find(&context.command_id).await? {
+            if let Some(record) = self
+                .log
+                .find(&context.tenant_id, &context.command_id)
+                .await?
+            {
                 if record.request_hash != context.request_hash {
                     return Err(CommandError::CommandIdReused(context.command_id.clone()));
                 }

@@ -32,7 +32,6 @@ impl CourseCommands for CourseCommandsService {
             let course_id: CourseId = f.id_or_new("course_id", &r.course_id);
             let instructors = f.ids("instructor_ids", &r.instructor_ids);
             let access = f.access(r.access.as_ref());
-            f.finish()?;
             let command = CourseCommand::Create {
                 course_id,
                 actor: ctx.actor,
@@ -42,6 +41,8 @@ impl CourseCommands for CourseCommandsService {
                 capacity: r.capacity,
                 access,
             };
+            f.extend(command.violations());
+            f.finish()?;
             self.service
                 .execute(&ctx, course_id, command, String::new())
                 .await
@@ -61,13 +62,14 @@ impl CourseCommands for CourseCommandsService {
                 let mut f = Fields::default();
                 let course_id: CourseId = f.id("course_id", &r.course_id);
                 let access = f.access(r.access.as_ref());
-                f.finish()?;
                 let command = CourseCommand::UpdateDetails {
                     actor: ctx.actor,
                     title: r.title,
                     description: r.description,
                     access,
                 };
+                f.extend(command.violations());
+                f.finish()?;
                 self.service
                     .execute(&ctx, course_id, command, String::new())
                     .await
@@ -84,12 +86,13 @@ impl CourseCommands for CourseCommandsService {
             let mut f = Fields::default();
             let course_id: CourseId = f.id("course_id", &r.course_id);
             let module_id: ModuleId = f.id_or_new("module_id", &r.module_id);
-            f.finish()?;
             let command = CourseCommand::AddModule {
                 actor: ctx.actor,
                 module_id,
                 title: r.title,
             };
+            f.extend(command.violations());
+            f.finish()?;
             self.service
                 .execute(&ctx, course_id, command, module_id.to_string())
                 .await
@@ -106,13 +109,14 @@ impl CourseCommands for CourseCommandsService {
             let course_id: CourseId = f.id("course_id", &r.course_id);
             let module_id: ModuleId = f.id("module_id", &r.module_id);
             let lesson_id: LessonId = f.id_or_new("lesson_id", &r.lesson_id);
-            f.finish()?;
             let command = CourseCommand::AddLesson {
                 actor: ctx.actor,
                 module_id,
                 lesson_id,
                 title: r.title,
             };
+            f.extend(command.violations());
+            f.finish()?;
             self.service
                 .execute(&ctx, course_id, command, lesson_id.to_string())
                 .await
@@ -131,11 +135,12 @@ impl CourseCommands for CourseCommandsService {
             |ctx, r| async move {
                 let mut f = Fields::default();
                 let course_id: CourseId = f.id("course_id", &r.course_id);
-                f.finish()?;
                 let command = CourseCommand::ChangeCapacity {
                     actor: ctx.actor,
                     capacity: r.capacity,
                 };
+                f.extend(command.violations());
+                f.finish()?;
                 self.service
                     .execute(&ctx, course_id, command, String::new())
                     .await
@@ -155,8 +160,9 @@ impl CourseCommands for CourseCommandsService {
             |ctx, r| async move {
                 let mut f = Fields::default();
                 let course_id: CourseId = f.id("course_id", &r.course_id);
-                f.finish()?;
                 let command = CourseCommand::Publish { actor: ctx.actor };
+                f.extend(command.violations());
+                f.finish()?;
                 self.service
                     .execute(&ctx, course_id, command, String::new())
                     .await
@@ -176,8 +182,9 @@ impl CourseCommands for CourseCommandsService {
             |ctx, r| async move {
                 let mut f = Fields::default();
                 let course_id: CourseId = f.id("course_id", &r.course_id);
-                f.finish()?;
                 let command = CourseCommand::Archive { actor: ctx.actor };
+                f.extend(command.violations());
+                f.finish()?;
                 self.service
                     .execute(&ctx, course_id, command, String::new())
                     .await

@@ -64,6 +64,11 @@ impl Fields {
         }
     }
 
+    /// Adds the domain's own input checks, so one reply names every bad field.
+    pub fn extend(&mut self, violations: Vec<FieldViolation>) {
+        self.0.extend(violations);
+    }
+
     pub fn finish(self) -> Result<(), CommandError> {
         if self.0.is_empty() {
             Ok(())

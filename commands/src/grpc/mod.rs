@@ -14,7 +14,7 @@ pub use subscription::SubscriptionCommandsService;
 use crate::app::Reply;
 use crate::context::{CommandContext, CORRELATION_HEADER};
 use crate::error::CommandError;
-use lms_domain::Clock;
+use lms_domain::{Actor, Clock};
 use lms_proto::command::v1::CommandReply;
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -63,10 +63,13 @@ command_requests!(
     pb::CancelSubscriptionRequest,
 );
 
-/// Same command type + same fields (the key aside) ⇒ same hash.
-fn request_hash<R: CommandRequest>(command_type: &str, request: &R) -> String {
+/// Same command type + same actor + same fields (the key aside) ⇒ same hash.
+fn request_hash<R: CommandRequest>(command_type: &str, actor: &Actor, request: &R) -> String {
     let mut hasher = Sha256::new();
     hasher.update(command_type.as_bytes());
+    hasher.update([0]);
+    hasher.update(actor.user_id.as_uuid().as_bytes());
+    hasher.update(format!("{:?}", actor.role).as_bytes());
     hasher.update([0]);
     hasher.update(request.without_command_id().encode_to_vec());
     hex::encode(hasher.finalize())
@@ -86,16 +89,10 @@ where
 {
     let started = Instant::now();
     let (metadata, _, message) = request.into_parts();
-    let hash = request_hash(command_type, &message);
-    let context = CommandContext::new(
-        &metadata,
-        command_type,
-        message.command_id(),
-        hash,
-        clock.now(),
-    );
+    let context = CommandContext::new(&metadata, command_type, message.command_id(), clock.now());
     let (result, correlation_id) = match context {
-        Ok(context) => {
+        Ok(mut context) => {
+            context.request_hash = request_hash(command_type, &context.actor, &message);
             let span = tracing::info_span!(
                 "command",
                 command = command_type,

@@ -56,7 +56,6 @@ impl SubscriptionCommands for SubscriptionCommandsService {
                 let mut f = Fields::default();
                 let student_id: UserId = f.id("student_id", &r.student_id);
                 let plan = f.plan("plan", &r.plan);
-                f.finish()?;
                 let subscription_id = SubscriptionId::for_student(student_id);
                 let command = SubscriptionCommand::Activate {
                     actor: ctx.actor,
@@ -65,6 +64,8 @@ impl SubscriptionCommands for SubscriptionCommandsService {
                     plan,
                     payment_method: r.payment_method,
                 };
+                f.extend(command.violations());
+                f.finish()?;
                 self.service.execute(&ctx, subscription_id, command).await
             },
         )
@@ -82,11 +83,12 @@ impl SubscriptionCommands for SubscriptionCommandsService {
             |ctx, r| async move {
                 let mut f = Fields::default();
                 let student_id: UserId = f.id("student_id", &r.student_id);
-                f.finish()?;
                 let command = SubscriptionCommand::Renew {
                     actor: ctx.actor,
                     payment_method: r.payment_method,
                 };
+                f.extend(command.violations());
+                f.finish()?;
                 self.service
                     .execute(&ctx, SubscriptionId::for_student(student_id), command)
                     .await
@@ -102,8 +104,9 @@ impl SubscriptionCommands for SubscriptionCommandsService {
         handle(&*self.clock, "MarkPastDue", request, |ctx, r| async move {
             let mut f = Fields::default();
             let student_id: UserId = f.id("student_id", &r.student_id);
-            f.finish()?;
             let command = SubscriptionCommand::MarkPastDue { actor: ctx.actor };
+            f.extend(command.violations());
+            f.finish()?;
             self.service
                 .execute(&ctx, SubscriptionId::for_student(student_id), command)
                 .await
@@ -122,11 +125,12 @@ impl SubscriptionCommands for SubscriptionCommandsService {
             |ctx, r| async move {
                 let mut f = Fields::default();
                 let student_id: UserId = f.id("student_id", &r.student_id);
-                f.finish()?;
                 let command = SubscriptionCommand::Cancel {
                     actor: ctx.actor,
                     reason: r.reason,
                 };
+                f.extend(command.violations());
+                f.finish()?;
                 self.service
                     .execute(&ctx, SubscriptionId::for_student(student_id), command)
                     .await

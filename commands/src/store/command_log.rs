@@ -10,6 +10,7 @@ use sqlx::PgPool;
 /// repository through the event metadata under [`super::COMPLETION_KEY`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Completion {
+    pub tenant_id: String,
     pub command_id: String,
     pub command_type: String,
     pub request_hash: String,
@@ -38,11 +39,16 @@ impl CommandLog {
         Self { pool }
     }
 
-    pub async fn find(&self, command_id: &str) -> Result<Option<CommandRecord>, sqlx::Error> {
+    pub async fn find(
+        &self,
+        tenant_id: &str,
+        command_id: &str,
+    ) -> Result<Option<CommandRecord>, sqlx::Error> {
         let row: Option<(String, String, String, String, i64, String)> = sqlx::query_as(
             "SELECT command_type, request_hash, aggregate_type, aggregate_id, sequence, created_id
-               FROM command_log WHERE command_id = $1",
+               FROM command_log WHERE tenant_id = $1 AND command_id = $2",
         )
+        .bind(tenant_id)
         .bind(command_id)
         .fetch_optional(&self.pool)
         .await?;
@@ -85,9 +91,10 @@ where
     };
     sqlx::query(
         "INSERT INTO command_log
-             (command_id, command_type, request_hash, aggregate_type, aggregate_id, sequence, created_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             (tenant_id, command_id, command_type, request_hash, aggregate_type, aggregate_id, sequence, created_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
+    .bind(&completion.tenant_id)
     .bind(&completion.command_id)
     .bind(&completion.command_type)
     .bind(&completion.request_hash)
