@@ -1,0 +1,1 @@
+//! Confluent-compatible schema registry (being written, issue #3).
