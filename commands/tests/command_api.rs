@@ -216,6 +216,16 @@ async fn course_lifecycle_writes_one_event_per_command_with_envelope_metadata() 
         7
     );
     assert!(first["occurred_at"].as_str().is_some());
+    // Every event has its outbox row, written in the same transaction.
+    let outboxed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox o JOIN events e USING (position)
+          WHERE e.aggregate_id = $1 AND o.published_at IS NULL",
+    )
+    .bind(&course_id)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(outboxed, 7);
     // A correlation id is generated when the caller sends none.
     let (_, second) = &events[1];
     assert!(uuid::Uuid::parse_str(second["correlation_id"].as_str().unwrap()).is_ok());

@@ -17,6 +17,9 @@ use uuid::Uuid;
 /// It is taken out of the stored metadata.
 pub const COMPLETION_KEY: &str = "_completion";
 
+/// Postgres NOTIFY channel signalled when outbox rows are committed.
+pub const OUTBOX_CHANNEL: &str = "lms_outbox";
+
 pub struct EventRepository {
     reads: PostgresEventRepository,
     pool: PgPool,
@@ -99,10 +102,14 @@ impl PersistedEventRepository for EventRepository {
             }
             let sequence = i64::try_from(event.sequence)
                 .map_err(|e| PersistenceError::UnknownError(Box::new(e)))?;
+            // The outbox row rides in the same statement, hence the same transaction.
             sqlx::query(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
-                                     event_version, payload, metadata, event_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "WITH appended AS (
+                     INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                                         event_version, payload, metadata, event_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                     RETURNING position)
+                 INSERT INTO outbox (position) SELECT position FROM appended",
             )
             .bind(A::TYPE)
             .bind(&event.aggregate_id)
@@ -153,6 +160,14 @@ impl PersistedEventRepository for EventRepository {
             if result.rows_affected() != 1 {
                 return Err(PersistenceError::OptimisticLockError);
             }
+        }
+        if last.is_some() {
+            // Wakes the relay at commit (delivered only if the transaction commits).
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(OUTBOX_CHANNEL)
+                .execute(&mut *tx)
+                .await
+                .map_err(to_persistence)?;
         }
         if let (Some(completion), Some((aggregate_id, sequence))) = (&completion, last) {
             command_log::insert(&mut *tx, completion, (A::TYPE, aggregate_id, sequence))

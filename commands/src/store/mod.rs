@@ -5,7 +5,7 @@ mod command_log;
 mod event_repository;
 
 pub use command_log::{CommandLog, CommandRecord, Completion};
-pub use event_repository::{EventRepository, COMPLETION_KEY};
+pub use event_repository::{EventRepository, COMPLETION_KEY, OUTBOX_CHANNEL};
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
