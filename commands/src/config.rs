@@ -52,17 +52,22 @@ impl Config {
     /// The environment variables this binary reads (for `--print-settings`
     /// and the deployment check).
     pub fn settings() -> Vec<String> {
-        let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
-        let mut names: Vec<String> = defaults
-            .as_object()
-            .map(|fields| {
-                fields
-                    .keys()
-                    .map(|k| format!("{ENV_PREFIX}{}", k.to_uppercase()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
+        setting_names(&Config::default())
     }
+}
+
+/// `LMS_<FIELD>` for every field of a settings struct.
+pub fn setting_names<T: Serialize>(defaults: &T) -> Vec<String> {
+    let fields = serde_json::to_value(defaults).unwrap_or_default();
+    let mut names: Vec<String> = fields
+        .as_object()
+        .map(|fields| {
+            fields
+                .keys()
+                .map(|k| format!("{ENV_PREFIX}{}", k.to_uppercase()))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }

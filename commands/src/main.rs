@@ -2,8 +2,7 @@
 
 use anyhow::Context;
 use lms_commands::config::Config;
-use lms_commands::{server, store, telemetry};
-use std::time::Duration;
+use lms_commands::{server, shutdown, store, telemetry};
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -17,7 +16,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::load().context("reading LMS_* settings")?;
     telemetry::init_tracing(&config.log, &config.log_format);
 
-    let pool = connect_with_retry(&config).await?;
+    let pool = store::connect_with_retry(&config.database_url, config.db_max_connections).await?;
     store::migrate(&pool)
         .await
         .context("migrating the event store")?;
@@ -29,44 +28,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding metrics on {}", config.metrics_addr))?;
     tracing::info!(grpc = %config.grpc_addr, metrics = %config.metrics_addr, "lms-commands listening");
-    server::serve(&config, pool, grpc, Some(metrics), shutdown_signal()).await?;
+    server::serve(&config, pool, grpc, Some(metrics), shutdown::signal()).await?;
     tracing::info!("lms-commands stopped");
     Ok(())
-}
-
-/// Postgres may still be starting next to us (k8s, local scripts).
-async fn connect_with_retry(config: &Config) -> anyhow::Result<sqlx::PgPool> {
-    let mut attempt = 0;
-    loop {
-        match store::connect(&config.database_url, config.db_max_connections).await {
-            Ok(pool) => return Ok(pool),
-            Err(e) if attempt < 30 => {
-                attempt += 1;
-                tracing::warn!(error = %e, attempt, "database not reachable yet");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Err(e) => return Err(e).context("connecting to the database"),
-        }
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
 }

@@ -9,7 +9,6 @@ use crate::grpc::{CourseCommandsService, EnrollmentCommandsService, Subscription
 use crate::payment_sandbox::SandboxPaymentGateway;
 use crate::store::CommandLog;
 use crate::telemetry;
-use axum::routing::get;
 use lms_domain::subscription::SubscriptionServices;
 use lms_domain::Clock;
 use lms_proto::command::v1::course_commands_server::CourseCommandsServer;
@@ -115,13 +114,10 @@ pub async fn serve(
             .await
             .map_err(ServerError::from)
     });
-    if let (Some(listener), Some(handle)) = (metrics, telemetry::prometheus()) {
-        let app =
-            axum::Router::new().route("/metrics", get(move || std::future::ready(handle.render())));
-        let metrics_stop = stopped(stop_rx.clone());
+    if let Some(listener) = metrics {
+        let stop = stop_rx.clone();
         tasks.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(metrics_stop)
+            telemetry::serve_metrics(listener, stop)
                 .await
                 .map_err(ServerError::from)
         });

@@ -48,3 +48,22 @@ pub fn prometheus() -> Option<PrometheusHandle> {
         })
         .clone()
 }
+
+/// Serves `/metrics` until `stop` turns true.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let Some(handle) = prometheus() else {
+        return Ok(());
+    };
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || std::future::ready(handle.render())),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        })
+        .await
+}

@@ -32,3 +32,23 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     sqlx::migrate!("./migrations").run(pool).await?;
     Ok(())
 }
+
+/// Connects, retrying for up to 30 s: Postgres may still be starting next to
+/// us (Kubernetes, local scripts).
+pub async fn connect_with_retry(
+    database_url: &str,
+    max_connections: u32,
+) -> Result<PgPool, StoreError> {
+    let mut attempt = 0;
+    loop {
+        match connect(database_url, max_connections).await {
+            Ok(pool) => return Ok(pool),
+            Err(e) if attempt < 30 => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "database not reachable yet");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
