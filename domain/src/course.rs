@@ -18,6 +18,19 @@ use std::collections::BTreeSet;
 
 pub const MAX_CAPACITY: u32 = 100_000;
 
+/// Teaching language of a course created without one, and of every course
+/// created before the field existed (`CourseCreated` version 1).
+pub const DEFAULT_LANGUAGE: &str = "en";
+
+pub fn default_language() -> String {
+    DEFAULT_LANGUAGE.to_string()
+}
+
+/// An ISO 639-1 code: two lowercase ASCII letters (the list itself is not checked).
+pub fn language_ok(code: &str) -> bool {
+    code.len() == 2 && code.bytes().all(|b| b.is_ascii_lowercase())
+}
+
 /// Subscription plans a course can require.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -104,6 +117,9 @@ pub struct Course {
     instructors: BTreeSet<UserId>,
     capacity: u32,
     access: Access,
+    /// ISO 639-1; snapshots taken before the field existed read as "en".
+    #[serde(default = "default_language")]
+    language: String,
     modules: Vec<Module>,
     /// Students holding a seat (active enrollments).
     seats: BTreeSet<UserId>,
@@ -119,6 +135,8 @@ pub enum CourseCommand {
         instructors: Vec<UserId>,
         capacity: u32,
         access: Access,
+        /// ISO 639-1 code; `None` means [`DEFAULT_LANGUAGE`].
+        language: Option<String>,
     },
     UpdateDetails {
         actor: Actor,
@@ -166,6 +184,9 @@ pub enum CourseEvent {
         instructors: Vec<UserId>,
         capacity: u32,
         access: Access,
+        /// Added in version 2; version-1 events read as [`DEFAULT_LANGUAGE`].
+        #[serde(default = "default_language")]
+        language: String,
     },
     CourseDetailsUpdated {
         title: String,
@@ -210,8 +231,14 @@ impl DomainEvent for CourseEvent {
         .to_string()
     }
 
+    /// CourseCreated is at version 2 (it gained `language`); stored version-1
+    /// events are upcast on load (lms-schemas' upcasters).
     fn event_version(&self) -> String {
-        "1".to_string()
+        match self {
+            CourseEvent::CourseCreated { .. } => "2",
+            _ => "1",
+        }
+        .to_string()
     }
 }
 
@@ -313,6 +340,10 @@ impl Course {
         &self.title
     }
 
+    pub fn language(&self) -> &str {
+        &self.language
+    }
+
     pub fn instructors(&self) -> &BTreeSet<UserId> {
         &self.instructors
     }
@@ -369,6 +400,7 @@ impl Course {
             instructors,
             capacity,
             access,
+            language,
         } = command
         {
             if self.exists() {
@@ -391,6 +423,7 @@ impl Course {
                 instructors,
                 capacity,
                 access,
+                language: language.unwrap_or_else(default_language),
             }]);
         }
         if !self.exists() {
@@ -517,9 +550,17 @@ impl CourseCommand {
                 instructors,
                 capacity,
                 access,
+                language,
                 ..
             } => {
                 check_details(&mut v, title, description, access);
+                if let Some(language) = language {
+                    v.check(
+                        language_ok(language),
+                        "language",
+                        "must be an ISO 639-1 code of two lowercase letters",
+                    );
+                }
                 v.check(
                     !instructors.is_empty(),
                     "instructor_ids",
@@ -598,6 +639,7 @@ impl Aggregate for Course {
                 instructors,
                 capacity,
                 access,
+                language,
             } => {
                 self.id = Some(course_id);
                 self.status = CourseStatus::Draft;
@@ -606,6 +648,7 @@ impl Aggregate for Course {
                 self.instructors = instructors.into_iter().collect();
                 self.capacity = capacity;
                 self.access = access;
+                self.language = language;
             }
             CourseEvent::CourseDetailsUpdated {
                 title,

@@ -4,10 +4,10 @@
 mod support;
 
 use cqrs_es::test::TestFramework;
-use cqrs_es::Aggregate;
+use cqrs_es::{Aggregate, DomainEvent};
 use lms_domain::course::{
     Access, Admission, Course, CourseCommand, CourseError, CourseEvent, Plan, SeatStatus,
-    MAX_CAPACITY,
+    DEFAULT_LANGUAGE, MAX_CAPACITY,
 };
 use lms_domain::{Actor, DomainError, ErrorKind, UserId};
 use support::*;
@@ -26,6 +26,7 @@ struct NewCourse {
     instructors: Vec<UserId>,
     capacity: u32,
     access: Access,
+    language: Option<String>,
 }
 
 impl NewCourse {
@@ -37,6 +38,7 @@ impl NewCourse {
             instructors: vec![INSTRUCTOR, CO_INSTRUCTOR],
             capacity: 2,
             access: Access::Free,
+            language: None,
         }
     }
 
@@ -49,11 +51,16 @@ impl NewCourse {
             instructors: self.instructors,
             capacity: self.capacity,
             access: self.access,
+            language: self.language,
         }
     }
 }
 
 fn created() -> CourseEvent {
+    created_in(DEFAULT_LANGUAGE)
+}
+
+fn created_in(language: &str) -> CourseEvent {
     CourseEvent::CourseCreated {
         course_id: COURSE,
         title: "Rust 101".into(),
@@ -61,6 +68,7 @@ fn created() -> CourseEvent {
         instructors: vec![INSTRUCTOR, CO_INSTRUCTOR],
         capacity: 2,
         access: Access::Free,
+        language: language.into(),
     }
 }
 
@@ -336,6 +344,54 @@ fn plan_course_can_be_created() {
             ..
         }])
     ));
+}
+
+#[test]
+fn create_without_a_language_defaults_to_english() {
+    let result = framework()
+        .given_no_previous_events()
+        .when(NewCourse::valid().cmd())
+        .inspect_result();
+    assert!(matches!(
+        result.as_deref(),
+        Ok([CourseEvent::CourseCreated { language, .. }]) if language == DEFAULT_LANGUAGE
+    ));
+}
+
+#[test]
+fn create_with_a_language_records_it() {
+    let new = NewCourse {
+        language: Some("fr".into()),
+        ..NewCourse::valid()
+    };
+    let expected = created_in("fr");
+    framework()
+        .given_no_previous_events()
+        .when(new.cmd())
+        .then_expect_events(vec![expected]);
+}
+
+#[test]
+fn create_with_a_malformed_language_is_invalid() {
+    for code in ["", "EN", "eng", "e1", "fr-CA"] {
+        let new = NewCourse {
+            language: Some(code.into()),
+            ..NewCourse::valid()
+        };
+        assert_eq!(create_fields(new), ["language"], "{code:?}");
+    }
+}
+
+#[test]
+fn course_created_is_version_2_and_other_events_version_1() {
+    assert_eq!(created().event_version(), "2");
+    assert_eq!(CourseEvent::CoursePublished.event_version(), "1");
+}
+
+#[test]
+fn replayed_course_knows_its_language() {
+    let course = replay(vec![created_in("de")]);
+    assert_eq!(course.language(), "de");
 }
 
 #[test]

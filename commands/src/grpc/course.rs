@@ -40,6 +40,7 @@ impl CourseCommands for CourseCommandsService {
                 instructors,
                 capacity: r.capacity,
                 access,
+                language: None,
             };
             f.extend(command.violations());
             f.finish()?;
