@@ -8,7 +8,7 @@ pub mod context;
 pub mod error;
 pub mod grpc;
 pub mod payment_sandbox;
-// pub mod relay; (enabled once lms-schemas exposes to_avro)
+pub mod relay;
 pub mod server;
 pub mod shutdown;
 pub mod store;

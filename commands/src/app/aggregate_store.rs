@@ -36,7 +36,9 @@ where
             PersistedEventStore::new_event_store(repo)
         } else {
             PersistedEventStore::new_snapshot_store(repo, snapshot_every)
-        };
+        }
+        // Old stored JSON is brought to the current event version on read.
+        .with_upcasters(lms_schemas::upcasters());
         Self {
             store,
             services,

@@ -2,6 +2,8 @@
 //! own fresh Postgres database, so tests run in parallel.
 #![allow(dead_code)]
 
+pub mod kafka;
+
 use lms_commands::config::Config;
 use lms_commands::{server, store};
 use lms_proto::command::v1::course_commands_client::CourseCommandsClient;

@@ -1,0 +1,68 @@
+//! Settings of the relay: `LMS_*` environment variables with local defaults.
+
+use figment::providers::{Env, Serialized};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayConfig {
+    pub database_url: String,
+    pub db_max_connections: u32,
+    /// Kafka bootstrap servers.
+    pub kafka_brokers: String,
+    pub schema_registry_url: String,
+    /// Prepended to every topic name (tests use it to isolate their topics).
+    pub topic_prefix: String,
+    /// Partitions of each topic created at start-up (the projection workers'
+    /// parallelism is bounded by it).
+    pub topic_partitions: i32,
+    pub topic_replication: i32,
+    pub batch_size: i64,
+    /// Fallback poll when no NOTIFY arrives.
+    pub poll_interval_ms: u64,
+    /// How long the producer keeps retrying one message before reporting failure.
+    pub delivery_timeout_ms: u64,
+    /// Advisory-lock key electing the single active relay.
+    pub leader_lock_key: i64,
+    pub metrics_addr: String,
+    pub log_format: String,
+    pub log: String,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            database_url: "postgres://postgres@127.0.0.1:5432/lms".into(),
+            db_max_connections: 5,
+            kafka_brokers: "127.0.0.1:9092".into(),
+            schema_registry_url: "http://127.0.0.1:8081".into(),
+            topic_prefix: String::new(),
+            topic_partitions: 6,
+            topic_replication: 1,
+            batch_size: 500,
+            poll_interval_ms: 500,
+            delivery_timeout_ms: 10_000,
+            leader_lock_key: 0x6c6d_735f_7265_6c61, // "lms_rela"
+            metrics_addr: "127.0.0.1:9102".into(),
+            log_format: "text".into(),
+            log: "info".into(),
+        }
+    }
+}
+
+impl RelayConfig {
+    pub fn load() -> Result<Self, Box<figment::Error>> {
+        Figment::from(Serialized::defaults(RelayConfig::default()))
+            .merge(Env::prefixed(crate::config::ENV_PREFIX))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    pub fn settings() -> Vec<String> {
+        crate::config::setting_names(&RelayConfig::default())
+    }
+
+    pub fn topic(&self, base: &str) -> String {
+        format!("{}{}", self.topic_prefix, base)
+    }
+}

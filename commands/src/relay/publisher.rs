@@ -1,0 +1,187 @@
+//! Avro encoding through the schema registry and the idempotent Kafka producer.
+
+use super::{PendingEvent, RelayConfig, RelayError};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use schema_registry_converter::async_impl::avro::AvroEncoder;
+use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::schema_registry_common::{
+    SchemaType, SubjectNameStrategy, SuppliedSchema,
+};
+use std::time::{Duration, Instant};
+
+pub struct Publisher {
+    producer: FutureProducer,
+    encoder: AvroEncoder,
+    brokers: String,
+    topic_prefix: String,
+}
+
+impl Publisher {
+    pub fn new(config: &RelayConfig) -> Result<Self, RelayError> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &config.kafka_brokers)
+            // Idempotent producer: broker-side dedupe of retries, order kept per partition.
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.timeout.ms", config.delivery_timeout_ms.to_string())
+            .set("linger.ms", "5")
+            .create()?;
+        Ok(Self {
+            producer,
+            encoder: AvroEncoder::new(SrSettings::new(config.schema_registry_url.clone())),
+            brokers: config.kafka_brokers.clone(),
+            topic_prefix: config.topic_prefix.clone(),
+        })
+    }
+
+    pub fn fatal_error(&self) -> Option<String> {
+        self.producer
+            .client()
+            .fatal_error()
+            .map(|(code, reason)| format!("{code}: {reason}"))
+    }
+
+    /// Creates the per-aggregate topics if missing (tansu, like many managed
+    /// Kafkas, does not auto-create).
+    pub async fn ensure_topics(&self, config: &RelayConfig) -> Result<(), RelayError> {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .create()?;
+        let names: Vec<String> = lms_schemas::TOPICS
+            .iter()
+            .map(|t| config.topic(t))
+            .collect();
+        let topics: Vec<NewTopic<'_>> = names
+            .iter()
+            .map(|name| {
+                NewTopic::new(
+                    name,
+                    config.topic_partitions,
+                    TopicReplication::Fixed(config.topic_replication),
+                )
+            })
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        for result in admin.create_topics(&topics, &options).await? {
+            match result {
+                Ok(topic) => tracing::info!(%topic, "topic created"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(RelayError::TopicCreation {
+                        topic,
+                        error: code.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the batch in order and waits for every acknowledgement; one result per event.
+    pub async fn publish(&self, batch: &[PendingEvent]) -> Vec<Result<(), String>> {
+        let started = Instant::now();
+        let mut pending = Vec::with_capacity(batch.len());
+        for event in batch {
+            pending.push(self.send(event).await);
+        }
+        let mut results = Vec::with_capacity(batch.len());
+        for (event, sent) in batch.iter().zip(pending) {
+            let result = match sent {
+                Ok(delivery) => match delivery.await {
+                    Ok(Ok(_)) => {
+                        let lag = (chrono::Utc::now() - event.recorded_at)
+                            .num_milliseconds()
+                            .max(0);
+                        metrics::histogram!("lms_outbox_publish_latency_seconds")
+                            .record(lag as f64 / 1000.0);
+                        Ok(())
+                    }
+                    Ok(Err((error, _))) => Err(error.to_string()),
+                    Err(_) => Err("delivery cancelled".to_string()),
+                },
+                Err(error) => Err(error),
+            };
+            results.push(result);
+        }
+        tracing::debug!(events = batch.len(), elapsed = ?started.elapsed(), "batch acknowledged");
+        results
+    }
+
+    async fn send(
+        &self,
+        event: &PendingEvent,
+    ) -> Result<rdkafka::producer::DeliveryFuture, String> {
+        let stored = lms_schemas::StoredEvent {
+            aggregate_type: &event.aggregate_type,
+            aggregate_id: &event.aggregate_id,
+            sequence: event.sequence,
+            event_type: &event.event_type,
+            event_version: &event.event_version,
+            payload: &event.payload,
+            metadata: &event.metadata,
+        };
+        let avro = lms_schemas::to_avro(&stored).map_err(|e| format!("encoding: {e}"))?;
+        let topic = format!("{}{}", self.topic_prefix, avro.topic);
+        let fields = match avro.value {
+            apache_avro::types::Value::Record(fields) => fields,
+            _ => return Err("encoding: event is not an Avro record".into()),
+        };
+        let strategy = SubjectNameStrategy::TopicRecordNameStrategyWithSchema(
+            topic.clone(),
+            SuppliedSchema::new(
+                Some(avro.record_name.clone()),
+                SchemaType::Avro,
+                avro.schema_json.to_string(),
+            ),
+        );
+        let values: Vec<(&str, apache_avro::types::Value)> = fields
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.clone()))
+            .collect();
+        let bytes = self
+            .encoder
+            .encode(values, strategy)
+            .await
+            .map_err(|e| format!("schema registry: {e}"))?;
+        // Confluent wire format: magic byte 0, then the 4-byte schema id.
+        let schema_id = bytes
+            .get(1..5)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+            .unwrap_or_default()
+            .to_string();
+        let meta = |key: &str| {
+            event
+                .metadata
+                .get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+        };
+        let headers = OwnedHeaders::new()
+            .insert(header("event_id", meta("event_id")))
+            .insert(header("event_type", &event.event_type))
+            .insert(header("schema_id", &schema_id))
+            .insert(header("correlation_id", meta("correlation_id")))
+            .insert(header("causation_id", meta("causation_id")))
+            .insert(header("tenant_id", meta("tenant_id")));
+        let record = FutureRecord::to(&topic)
+            .key(&event.aggregate_id)
+            .payload(&bytes)
+            .headers(headers);
+        self.producer
+            .send_result(record)
+            .map_err(|(error, _)| format!("enqueue: {error}"))
+    }
+}
+
+fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
+    Header {
+        key,
+        value: Some(value),
+    }
+}

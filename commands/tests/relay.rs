@@ -1,0 +1,270 @@
+//! The outbox relay end to end: commands over gRPC → outbox → relay → Kafka
+//! (tansu) → decoded through the schema registry. Real servers throughout.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use futures::StreamExt;
+use lms_commands::relay::{self, RelayConfig};
+use lms_proto::command::v1::*;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+use support::kafka::*;
+use support::*;
+
+fn relay_config(db: &TestDb, brokers: &str, registry: &Registry) -> RelayConfig {
+    RelayConfig {
+        database_url: db.url.clone(),
+        kafka_brokers: brokers.to_string(),
+        schema_registry_url: registry.url.clone(),
+        topic_prefix: unique_prefix(),
+        topic_partitions: 3,
+        delivery_timeout_ms: 3_000,
+        poll_interval_ms: 100,
+        ..Default::default()
+    }
+}
+
+fn topics(config: &RelayConfig) -> Vec<String> {
+    lms_schemas::TOPICS
+        .iter()
+        .map(|t| config.topic(t))
+        .collect()
+}
+
+async fn backlog(db: &TestDb) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
+async fn wait_for_empty_outbox(db: &TestDb, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = backlog(db).await;
+        if left == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{left} events still unpublished");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Creates a course, then adds modules to it: `1 + modules` commands, one event each.
+async fn course_with_modules(server: &TestServer, instructor: Caller, modules: usize) -> String {
+    let mut courses = server.courses();
+    let course_id = courses
+        .create_course(instructor.req(CreateCourseRequest {
+            command_id: new_id(),
+            course_id: String::new(),
+            title: "Streams".into(),
+            description: String::new(),
+            instructor_ids: vec![instructor.id.to_string()],
+            capacity: 10,
+            access: None,
+        }))
+        .await
+        .expect("create")
+        .into_inner()
+        .aggregate_id;
+    for i in 0..modules {
+        courses
+            .add_module(instructor.req(AddModuleRequest {
+                command_id: new_id(),
+                course_id: course_id.clone(),
+                module_id: String::new(),
+                title: format!("Module {i}"),
+            }))
+            .await
+            .expect("add module");
+    }
+    course_id
+}
+
+/// Every stored event is on Kafka at least once; per key the first
+/// occurrences come in sequence order; copies of one (key, sequence) carry
+/// the same event id.
+async fn assert_topics_match_store(db: &TestDb, consumed: &[Consumed]) {
+    let stored: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT aggregate_id, sequence, metadata::jsonb ->> 'event_id' FROM events ORDER BY position",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let stored_ids: HashSet<&str> = stored.iter().map(|(_, _, id)| id.as_str()).collect();
+    let consumed_ids: HashSet<&str> = consumed.iter().map(|c| c.event_id.as_str()).collect();
+    let missing = stored_ids.difference(&consumed_ids).count();
+    let unexpected = consumed_ids.difference(&stored_ids).count();
+    assert_eq!(
+        (missing, unexpected),
+        (0, 0),
+        "every event published, nothing else"
+    );
+
+    let mut first_seen: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    let mut ids: HashMap<(&str, i64), &str> = HashMap::new();
+    for record in consumed {
+        if let Some(previous) = ids.insert((&record.key, record.sequence), &record.event_id) {
+            assert_eq!(
+                previous, record.event_id,
+                "a duplicate must carry the same event id"
+            );
+            continue;
+        }
+        first_seen
+            .entry(&record.key)
+            .or_default()
+            .push(record.sequence);
+    }
+    for (key, sequences) in first_seen {
+        let expected: Vec<i64> = (1..=sequences.len() as i64).collect();
+        assert_eq!(sequences, expected, "order of aggregate {key}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_written_while_the_broker_is_down_arrive_in_order_when_it_is_back() {
+    let db = TestDb::create().await;
+    let registry = Registry::start(&db).await;
+    let mut broker = PrivateBroker::start().await;
+    let server = TestServer::start(&db).await;
+    let config = relay_config(&db, &broker.brokers(), &registry);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let relay_pool = db.pool.clone();
+    let relay_config = config.clone();
+    let relay = tokio::spawn(async move {
+        relay::run(&relay_config, relay_pool, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+
+    let instructor = Caller::instructor();
+    let first = course_with_modules(&server, instructor, 2).await;
+    wait_for_empty_outbox(&db, Duration::from_secs(30)).await;
+
+    broker.kill();
+    // Commands keep working with the broker down: they only touch Postgres.
+    let second = course_with_modules(&server, instructor, 20).await;
+    let _ = course_with_modules(&server, instructor, 5).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        backlog(&db).await > 0,
+        "nothing can be published while the broker is down"
+    );
+
+    broker.resume().await;
+    wait_for_empty_outbox(&db, Duration::from_secs(60)).await;
+    let total = db.total_events().await as usize;
+    let consumed = consume_all(
+        &broker.brokers(),
+        &registry.url,
+        &topics(&config),
+        total,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_topics_match_store(&db, &consumed).await;
+
+    // Topic, key, headers and schema as documented.
+    let created = consumed
+        .iter()
+        .find(|c| c.key == second && c.sequence == 1)
+        .expect("second course created");
+    assert_eq!(created.topic, config.topic("lms.course.v1"));
+    assert_eq!(created.event_type, "CourseCreated");
+    assert_eq!(created.record_name, "lms.course.v1.CourseCreated");
+    assert!(created.schema_id.parse::<u32>().is_ok());
+    assert!(!created.correlation_id.is_empty());
+    assert!(consumed.iter().any(|c| c.key == first));
+
+    let _ = stop.send(());
+    relay.await.unwrap().expect("relay ends cleanly");
+    server.stop().await;
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relay_killed_mid_stream_loses_nothing_and_keeps_order() {
+    let db = TestDb::create().await;
+    let registry = Registry::start(&db).await;
+    let server = TestServer::start(&db).await;
+    let config = relay_config(&db, &shared_brokers(), &registry);
+    let spawn_relay = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lms-relay"))
+            .env("LMS_DATABASE_URL", &config.database_url)
+            .env("LMS_KAFKA_BROKERS", &config.kafka_brokers)
+            .env("LMS_SCHEMA_REGISTRY_URL", &config.schema_registry_url)
+            .env("LMS_TOPIC_PREFIX", &config.topic_prefix)
+            .env("LMS_TOPIC_PARTITIONS", "3")
+            .env("LMS_POLL_INTERVAL_MS", "100")
+            .env("LMS_METRICS_ADDR", "127.0.0.1:0")
+            .env("LMS_BATCH_SIZE", "100")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start lms-relay")
+    };
+    let mut relay = spawn_relay();
+
+    // 2,000 commands: 40 courses × (create + 49 modules), 8 streams at once.
+    let instructor = Caller::instructor();
+    let writer = {
+        let server = &server;
+        futures::stream::iter(0..40)
+            .map(move |_| async move { course_with_modules(server, instructor, 49).await })
+            .buffer_unordered(8)
+            .collect::<Vec<_>>()
+    };
+    let killer = async {
+        // Kill -9 once the relay is well into the stream.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let published: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
+                    .fetch_one(&db.pool)
+                    .await
+                    .unwrap();
+            if published >= 300 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "relay published only {published}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let written_at_kill = db.total_events().await;
+        relay.kill().expect("SIGKILL relay");
+        relay.wait().expect("reap relay");
+        assert!(written_at_kill < 2_000, "the kill must land mid-stream");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        spawn_relay()
+    };
+    let (courses, restarted) = tokio::join!(writer, killer);
+    let mut relay = restarted;
+    assert_eq!(courses.len(), 40);
+    assert_eq!(db.total_events().await, 2_000);
+
+    wait_for_empty_outbox(&db, Duration::from_secs(120)).await;
+    let consumed = consume_all(
+        &shared_brokers(),
+        &registry.url,
+        &topics(&config),
+        2_000,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(consumed.len() >= 2_000);
+    eprintln!(
+        "read {} records for 2000 events (the rest are re-sends after the kill)",
+        consumed.len()
+    );
+    assert_topics_match_store(&db, &consumed).await;
+
+    relay.kill().expect("stop relay");
+    let _ = relay.wait();
+    server.stop().await;
+    db.drop_database().await;
+}

@@ -1,0 +1,245 @@
+//! Kafka-side test helpers: a private tansu broker that a test may stop and
+//! restart, the in-process schema registry, and a consumer that reads back
+//! every record of a set of topics.
+#![allow(dead_code)]
+
+use super::TestDb;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use schema_registry_converter::async_impl::avro::AvroDecoder;
+use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// The shared broker started by scripts/infra.sh.
+pub fn shared_brokers() -> String {
+    std::env::var("LMS_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+pub fn unique_prefix() -> String {
+    format!("t{}.", uuid::Uuid::now_v7().simple())
+}
+
+fn tansu_binary() -> PathBuf {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let installed = PathBuf::from(home).join(".cargo/bin/tansu");
+    if installed.exists() {
+        installed
+    } else {
+        PathBuf::from("tansu")
+    }
+}
+
+/// A tansu broker of this test's own (sqlite storage in a temp dir), so the
+/// test can take it down without disturbing others.
+pub struct PrivateBroker {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateBroker {
+    pub async fn start() -> PrivateBroker {
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            probe.local_addr().expect("addr").port()
+        };
+        let dir = std::env::temp_dir().join(format!("lms-tansu-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).expect("broker dir");
+        let mut broker = PrivateBroker {
+            port,
+            dir,
+            child: None,
+        };
+        broker.resume().await;
+        broker
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (again) on the same port and storage.
+    pub async fn resume(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::File::create(self.dir.join("tansu.log")).expect("log");
+        let child = Command::new(tansu_binary())
+            .current_dir(&self.dir)
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("SCHEMA_REGISTRY")
+            .args(["broker", "--cluster-id", "lms-test", "--listener-url", &url])
+            .args([
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "sqlite://tansu.db",
+            ])
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start tansu (install it with scripts/infra.sh up)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not start on port {}",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The schema registry, in-process on a random port, on the test's database.
+pub struct Registry {
+    pub url: String,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Registry {
+    pub async fn start(db: &TestDb) -> Registry {
+        lms_schema_registry::migrate(&db.pool)
+            .await
+            .expect("registry migrations");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind registry");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let pool = db.pool.clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let config = lms_schema_registry::Config::default();
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = lms_schema_registry::serve(&config, pool, listener, shutdown).await {
+                panic!("registry failed: {e}");
+            }
+        });
+        Registry {
+            url,
+            stop: Some(stop),
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// One record read back from Kafka.
+#[derive(Debug, Clone)]
+pub struct Consumed {
+    pub topic: String,
+    pub key: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub correlation_id: String,
+    pub schema_id: String,
+    pub record_name: String,
+    pub sequence: i64,
+}
+
+fn header(message: &rdkafka::message::BorrowedMessage<'_>, name: &str) -> String {
+    message
+        .headers()
+        .and_then(|headers| {
+            headers
+                .iter()
+                .find(|h| h.key == name)
+                .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).to_string()))
+        })
+        .unwrap_or_default()
+}
+
+/// Reads every topic from the beginning until `expected` distinct events
+/// (by event id; duplicates are kept in the result) arrived or `timeout`
+/// passed; decodes each value through the registry.
+pub async fn consume_all(
+    brokers: &str,
+    registry_url: &str,
+    topics: &[String],
+    expected: usize,
+    timeout: Duration,
+) -> Vec<Consumed> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set(
+            "group.id",
+            format!("test-{}", uuid::Uuid::now_v7().simple()),
+        )
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&names).expect("subscribe");
+    let decoder = AvroDecoder::new(SrSettings::new(registry_url.to_string()));
+    let deadline = Instant::now() + timeout;
+    let mut records: Vec<Consumed> = Vec::new();
+    let mut distinct = std::collections::HashSet::new();
+    while distinct.len() < expected && Instant::now() < deadline {
+        let Some(polled) = consumer.poll(Duration::from_millis(200)) else {
+            tokio::task::yield_now().await;
+            continue;
+        };
+        let message = polled.expect("kafka message");
+        let decoded = decoder
+            .decode(message.payload())
+            .await
+            .expect("avro decode through the registry");
+        let sequence = match &decoded.value {
+            apache_avro::types::Value::Record(fields) => fields
+                .iter()
+                .find(|(name, _)| name == "sequence")
+                .and_then(|(_, v)| match v {
+                    apache_avro::types::Value::Long(n) => Some(*n),
+                    apache_avro::types::Value::Int(n) => Some(i64::from(*n)),
+                    _ => None,
+                })
+                .expect("sequence field"),
+            other => panic!("not a record: {other:?}"),
+        };
+        distinct.insert(header(&message, "event_id"));
+        records.push(Consumed {
+            topic: message.topic().to_string(),
+            key: message
+                .key()
+                .map(|k| String::from_utf8_lossy(k).to_string())
+                .unwrap_or_default(),
+            event_id: header(&message, "event_id"),
+            event_type: header(&message, "event_type"),
+            correlation_id: header(&message, "correlation_id"),
+            schema_id: header(&message, "schema_id"),
+            record_name: decoded.name.map(|n| n.fullname(None)).unwrap_or_default(),
+            sequence,
+        });
+    }
+    records
+}
