@@ -31,6 +31,9 @@ cargo --version
 step "infrastructure"
 scripts/infra.sh up
 eval "$(scripts/infra.sh env)"
+# Python peers for the interop tests (confluent-kafka, fastavro).
+LMS_PYTHON="$(scripts/infra.sh python-venv -r scripts/python-requirements.txt)"
+export LMS_PYTHON
 # Tests create their own databases (lms_test_*); drop any a crashed run left.
 psql -h 127.0.0.1 -U postgres -X -q -tA -c \
   "SELECT datname FROM pg_database WHERE datname LIKE 'lms\_test\_%'" |
