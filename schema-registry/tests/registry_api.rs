@@ -430,3 +430,30 @@ fn print_settings_lists_the_environment_variables() {
         assert!(names.lines().any(|l| l == name), "{name} in {names}");
     }
 }
+
+/// Our real event schemas: CourseCreated v1 then v2 register as versions 1
+/// and 2 of their TopicRecordNameStrategy subject; every broken variant kept in
+/// `schemas/avro-broken/` is refused with 409 / 40901.
+#[tokio::test]
+async fn our_course_created_evolution_registers_and_its_breaking_variants_are_refused() {
+    let (db, sr) = setup().await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+    let read = |path: &str| -> Value {
+        let text = std::fs::read_to_string(root.join(path)).expect("schema file");
+        serde_json::from_str(&text).expect("schema json")
+    };
+    let subject = "lms.course.v1-lms.course.v1.CourseCreated";
+    sr.register_ok(subject, &read("avro/lms.course.v1/CourseCreated.v1.avsc"))
+        .await;
+    sr.register_ok(subject, &read("avro/lms.course.v1/CourseCreated.v2.avsc"))
+        .await;
+    for broken in [
+        "avro-broken/lms.course.v1/CourseCreated.capacity-type-change.avsc",
+        "avro-broken/lms.course.v1/CourseCreated.language-without-default.avsc",
+    ] {
+        let (status, body) = sr.register(subject, &read(broken)).await;
+        assert_error(status, &body, 409, 40901);
+    }
+    assert_eq!(sr.versions(subject).await, vec![1, 2]);
+    teardown(db, sr).await;
+}
