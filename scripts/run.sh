@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The run command: brings up the infrastructure, builds and starts the
-# services, loads a small demo data set through the gRPC API, and prints
+# services (schema registry, command service, outbox relay), loads a small
+# demo data set through the gRPC API, shows the events on Kafka, and prints
 # where to look. Stays in the foreground (Ctrl-C stops the services) unless
 # --detach is given.
 #
@@ -14,19 +15,44 @@ cd "$LMS_ROOT"
 
 PID_DIR="$LMS_HOME/pids"
 LOG_DIR="$LMS_HOME/logs"
-COMMANDS_PID="$PID_DIR/lms-commands.pid"
 GRPC_ADDR=127.0.0.1:50051
-METRICS_ADDR=127.0.0.1:9101
+COMMANDS_METRICS=127.0.0.1:9101
+RELAY_METRICS=127.0.0.1:9102
+REGISTRY_ADDR=127.0.0.1:8081
+SERVICES=(lms-relay lms-commands lms-schema-registry)
 mkdir -p "$PID_DIR" "$LOG_DIR"
 
 stop_services() {
-  if lms_pid_alive "$COMMANDS_PID" lms-commands; then
-    kill -TERM "$(cat "$COMMANDS_PID")" 2>/dev/null || true
-    lms_wait_until 15 bash -c "! kill -0 $(cat "$COMMANDS_PID") 2>/dev/null" ||
-      kill -KILL "$(cat "$COMMANDS_PID")" 2>/dev/null || true
-    echo "lms-commands stopped"
+  local name pid_file
+  for name in "${SERVICES[@]}"; do
+    pid_file="$PID_DIR/$name.pid"
+    if lms_pid_alive "$pid_file" "$name"; then
+      kill -TERM "$(cat "$pid_file")" 2>/dev/null || true
+      lms_wait_until 15 bash -c "! kill -0 $(cat "$pid_file") 2>/dev/null" ||
+        kill -KILL "$(cat "$pid_file")" 2>/dev/null || true
+      echo "$name stopped"
+    fi
+    rm -f "$pid_file"
+  done
+}
+
+# start NAME [ENV=VALUE...]: runs target/debug/NAME in the background.
+start() {
+  local name=$1
+  shift
+  env "$@" nohup "target/debug/$name" >"$LOG_DIR/$name.log" 2>&1 &
+  echo $! >"$PID_DIR/$name.pid"
+}
+
+# ready NAME CHECK...: waits for CHECK, or shows the log and fails.
+ready() {
+  local name=$1
+  shift
+  if ! lms_wait_until 60 "$@"; then
+    tail -n 30 "$LOG_DIR/$name.log" >&2
+    lms_die "$name did not become ready (log: $LOG_DIR/$name.log)"
   fi
-  rm -f "$COMMANDS_PID"
+  echo "$name ready"
 }
 
 detach=0
@@ -45,30 +71,37 @@ scripts/infra.sh up
 eval "$(scripts/infra.sh env)"
 
 echo "==> build"
-cargo build --locked -p lms-commands -p xtask
+cargo build --locked -p lms-commands -p lms-schema-registry -p xtask
 
 echo "==> services"
 stop_services
-# Settings the binaries read; see docs/deploy.md for the full list.
-export LMS_GRPC_ADDR="$GRPC_ADDR" LMS_METRICS_ADDR="$METRICS_ADDR"
-nohup target/debug/lms-commands >"$LOG_DIR/lms-commands.log" 2>&1 &
-echo $! >"$COMMANDS_PID"
-if ! target/debug/xtask --endpoint "http://$GRPC_ADDR" health --wait 60; then
-  tail -n 30 "$LOG_DIR/lms-commands.log" >&2
-  lms_die "lms-commands did not become healthy"
-fi
+start lms-schema-registry LMS_HTTP_ADDR="$REGISTRY_ADDR"
+ready lms-schema-registry lms_port_open 127.0.0.1 "${REGISTRY_ADDR##*:}"
+start lms-commands LMS_GRPC_ADDR="$GRPC_ADDR" LMS_METRICS_ADDR="$COMMANDS_METRICS"
+ready lms-commands target/debug/xtask --endpoint "http://$GRPC_ADDR" health
+start lms-relay LMS_METRICS_ADDR="$RELAY_METRICS" LMS_SCHEMA_REGISTRY_URL="http://$REGISTRY_ADDR"
+ready lms-relay lms_port_open 127.0.0.1 "${RELAY_METRICS##*:}"
 
 echo "==> demo data"
 target/debug/xtask --endpoint "http://$GRPC_ADDR" demo
 
+echo "==> outbox"
+# The relay publishes asynchronously: wait until the outbox is drained.
+outbox_empty() {
+  [[ "$(psql "$LMS_DATABASE_URL" -X -q -tA -c 'SELECT count(*) FROM outbox WHERE published_at IS NULL')" == 0 ]]
+}
+ready lms-relay outbox_empty
+echo "every demo event is on Kafka"
+
 cat <<EOT
 
 The LMS is running.
-  gRPC commands   $GRPC_ADDR   (lms.command.v1; reflection and grpc.health.v1 enabled)
-  metrics         http://$METRICS_ADDR/metrics
-  event store     $LMS_DATABASE_URL   (tables events, snapshots, command_log)
-  Kafka (tansu)   $LMS_KAFKA_BROKERS
-  logs            $LOG_DIR/
+  gRPC commands     $GRPC_ADDR   (lms.command.v1; reflection and grpc.health.v1 enabled)
+  schema registry   http://$REGISTRY_ADDR   (Confluent API: /subjects, /schemas/ids/{id}, /config)
+  Kafka (tansu)     $LMS_KAFKA_BROKERS   topics lms.course.v1, lms.enrollment.v1, lms.subscription.v1
+  metrics           http://$COMMANDS_METRICS/metrics (commands), http://$RELAY_METRICS/metrics (relay)
+  event store       $LMS_DATABASE_URL   (tables events, outbox, command_log)
+  logs              $LOG_DIR/
 
 Try it (our bundled client; grpcurl works too, through reflection):
   target/debug/xtask --role instructor --actor 0190b5b4-0000-7000-8000-000000000001 \\
@@ -84,6 +117,6 @@ if [[ "$detach" == 1 ]]; then
   exit 0
 fi
 trap 'echo; stop_services; exit 0' INT TERM
-echo "Following the service log; Ctrl-C stops the services."
-tail -n 0 -f "$LOG_DIR/lms-commands.log" &
-wait "$(cat "$COMMANDS_PID")"
+echo "Following the service logs; Ctrl-C stops the services."
+tail -n 0 -f "$LOG_DIR"/lms-*.log &
+wait "$(cat "$PID_DIR/lms-commands.pid")"
