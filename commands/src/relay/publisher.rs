@@ -13,6 +13,7 @@ use schema_registry_converter::schema_registry_common::{
     SchemaType, SubjectNameStrategy, SuppliedSchema,
 };
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 pub struct Publisher {
     producer: FutureProducer,
@@ -87,7 +88,26 @@ impl Publisher {
         let started = Instant::now();
         let mut pending = Vec::with_capacity(batch.len());
         for event in batch {
-            pending.push(self.send(event).await);
+            let meta = |key: &str| {
+                event
+                    .metadata
+                    .get(key)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            // The command's correlation and causation ids continue here and
+            // travel on in the Kafka headers.
+            let span = tracing::debug_span!(
+                "publish",
+                event_type = %event.event_type,
+                aggregate_id = %event.aggregate_id,
+                sequence = event.sequence,
+                event_id = %meta("event_id"),
+                correlation_id = %meta("correlation_id"),
+                causation_id = %meta("causation_id"),
+            );
+            pending.push(self.send(event).instrument(span).await);
         }
         let mut results = Vec::with_capacity(batch.len());
         for (event, sent) in batch.iter().zip(pending) {
