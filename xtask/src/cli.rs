@@ -3,7 +3,7 @@
 //! validation can be explored too).
 
 use crate::rpc::{new_command_id, Command, Role};
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 use lms_proto::command::v1 as pb;
 use pb::course_access::Kind;
 use uuid::Uuid;
@@ -16,7 +16,8 @@ use uuid::Uuid;
         xtask health --wait 30\n  \
         xtask demo\n  \
         xtask --role instructor --actor <uuid> create-course --title 'Rust 101' --capacity 2\n  \
-        xtask --role student --actor <uuid> enroll --course <uuid>"
+        xtask --role student --actor <uuid> enroll --course <uuid>\n  \
+        xtask events --max 20"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -47,7 +48,7 @@ pub struct GlobalArgs {
     /// Correlation id (x-correlation-id); the server generates one when absent.
     #[arg(long, global = true)]
     pub correlation_id: Option<String>,
-    /// Print replies as JSON lines.
+    /// Print replies (and events) as JSON lines.
     #[arg(long, global = true)]
     pub json: bool,
 }
@@ -58,6 +59,8 @@ pub enum Cmd {
     Demo,
     /// Check grpc.health.v1.Health for the server ("" = overall).
     Health(HealthArgs),
+    /// Read the event topics from Kafka and decode them through the schema registry.
+    Events(EventsArgs),
     #[command(flatten)]
     Rpc(RpcCmd),
 }
@@ -70,6 +73,45 @@ pub struct HealthArgs {
     /// Service name to check.
     #[arg(long, default_value = "")]
     pub service: String,
+}
+
+/// `events`: what lms-relay published, decoded (a fresh consumer group every
+/// run, nothing committed).
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Text lines show the event's own fields; --json adds every field \
+    (the envelope: event_id, occurred_at, actor, ...) and the headers."
+)]
+pub struct EventsArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "LMS_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// Schema registry URL.
+    #[arg(
+        long,
+        env = "LMS_SCHEMA_REGISTRY_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    pub registry: String,
+    /// Prepended to the topic names (lms-relay's LMS_TOPIC_PREFIX).
+    #[arg(long, env = "LMS_TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
+    /// Start at the oldest record (false: only records arriving from now on).
+    #[arg(
+        long,
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        default_value_t = true,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub from_beginning: bool,
+    /// Stop after this many records.
+    #[arg(long, value_name = "N")]
+    pub max: Option<u64>,
+    /// Stop when no record arrived for this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+    pub idle_timeout: f64,
 }
 
 /// The idempotency key every command carries.

@@ -1,9 +1,11 @@
 //! `xtask`: a small client for the LMS command service, since grpcurl is not
 //! at hand everywhere. `demo` runs the scripted walk-through, `health` checks
-//! (or waits for) the server, and one subcommand per RPC explores the API.
+//! (or waits for) the server, one subcommand per RPC explores the API, and
+//! `events` reads back what lms-relay published to Kafka.
 
 mod cli;
 mod demo;
+mod events;
 mod health;
 mod output;
 mod rpc;
@@ -31,6 +33,7 @@ async fn main() -> ExitCode {
                     true
                 })
         }
+        Cmd::Events(args) => events::run(&args, cli.global.json).await,
         Cmd::Rpc(command) => run_rpc(&cli.global, command, out).await,
     };
     match result {
