@@ -91,7 +91,8 @@ outbox_empty() {
   [[ "$(psql "$LMS_DATABASE_URL" -X -q -tA -c 'SELECT count(*) FROM outbox WHERE published_at IS NULL')" == 0 ]]
 }
 ready lms-relay outbox_empty
-echo "every demo event is on Kafka"
+echo "every event is on Kafka; the latest records, decoded through the registry:"
+target/debug/xtask events --idle-timeout 3 | tail -n 12
 
 cat <<EOT
 
@@ -109,6 +110,7 @@ Try it (our bundled client; grpcurl works too, through reflection):
   grpcurl -plaintext -H 'x-actor-id: 0190b5b4-0000-7000-8000-000000000001' -H 'x-actor-role: admin' \\
       -d '{"command_id":"demo-1","title":"T","instructor_ids":["0190b5b4-0000-7000-8000-000000000001"],"capacity":3}' \\
       $GRPC_ADDR lms.command.v1.CourseCommands/CreateCourse
+  target/debug/xtask events            # every record on the topics, decoded (--json for all fields)
   psql $LMS_DATABASE_URL -c 'select position, aggregate_type, event_type, sequence from events order by position'
 EOT
 
