@@ -1,0 +1,22 @@
+//! Rows of the `dashboard` schema (projection `student-dashboard`).
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// Name of the projection writing this schema (`applied.projection`).
+pub const PROJECTION: &str = "student-dashboard";
+
+/// `dashboard.student_courses`: one row per (student, course).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StudentCourseRow {
+    pub student_id: Uuid,
+    pub course_id: Uuid,
+    pub enrollment_id: Uuid,
+    /// `active` | `completed` | `withdrawn`.
+    pub status: String,
+    pub lessons_completed: i32,
+    pub lessons_total: i32,
+    /// Empty until the course's title is known.
+    pub course_title: String,
+    pub updated_at: DateTime<Utc>,
+}

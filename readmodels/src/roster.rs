@@ -1,0 +1,22 @@
+//! Rows of the `roster` schema (projection `roster`).
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// Name of the projection writing this schema (`applied.projection`).
+pub const PROJECTION: &str = "roster";
+
+/// `roster.enrollments`: one row per enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EnrollmentRow {
+    pub enrollment_id: Uuid,
+    pub course_id: Uuid,
+    pub student_id: Uuid,
+    /// `active` | `completed` | `withdrawn`.
+    pub status: String,
+    pub lessons_completed: i32,
+    pub enrolled_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub withdrawn_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
