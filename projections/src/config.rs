@@ -1,0 +1,99 @@
+//! Settings of the projection workers: `LMS_*` environment variables with
+//! defaults for the local setup (12-factor).
+
+use figment::providers::{Env, Serialized};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+pub const ENV_PREFIX: &str = "LMS_";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// Postgres holding the read models (schemas catalog, roster, dashboard, billing).
+    pub database_url: String,
+    pub db_max_connections: u32,
+    pub redis_url: String,
+    /// Every Redis key starts with `<redis_prefix>:`.
+    pub redis_prefix: String,
+    /// Kafka bootstrap servers.
+    pub kafka_brokers: String,
+    pub schema_registry_url: String,
+    /// Prepended to every topic name (the DLQ's too) and consumer group
+    /// (tests use it to isolate themselves on a shared broker).
+    pub topic_prefix: String,
+    /// Dead-letter topic, created at start with the input topics' partition count.
+    pub dlq_topic: String,
+    /// Replication factor of the DLQ topic when this worker creates it.
+    pub topic_replication: i32,
+    /// Attempts after the first before a failing event goes to the DLQ.
+    pub max_handler_retries: u32,
+    /// Prometheus `/metrics` listen address.
+    pub metrics_addr: String,
+    /// `text` or `json` logs.
+    pub log_format: String,
+    /// tracing filter, e.g. `info,lms_projections=debug`.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "postgres://postgres@127.0.0.1:5432/lms".into(),
+            db_max_connections: 10,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_prefix: "lms".into(),
+            kafka_brokers: "127.0.0.1:9092".into(),
+            schema_registry_url: "http://127.0.0.1:8081".into(),
+            topic_prefix: String::new(),
+            dlq_topic: "lms.dlq.v1".into(),
+            topic_replication: 1,
+            max_handler_retries: 3,
+            metrics_addr: "127.0.0.1:9104".into(),
+            log_format: "text".into(),
+            log: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    pub fn load() -> Result<Self, Box<figment::Error>> {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Env::prefixed(ENV_PREFIX))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    /// The environment variables this binary reads (`--print-settings`).
+    pub fn settings() -> Vec<String> {
+        let fields = serde_json::to_value(Config::default()).unwrap_or_default();
+        let mut names: Vec<String> = fields
+            .as_object()
+            .map(|fields| {
+                fields
+                    .keys()
+                    .map(|k| format!("{ENV_PREFIX}{}", k.to_uppercase()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    pub fn topic(&self, base: &str) -> String {
+        format!("{}{}", self.topic_prefix, base)
+    }
+
+    pub fn dlq(&self) -> String {
+        self.topic(&self.dlq_topic)
+    }
+
+    /// `lms.projection.<name>`, behind the topic prefix.
+    pub fn consumer_group(&self, projection: &str) -> String {
+        format!("{}lms.projection.{projection}", self.topic_prefix)
+    }
+
+    /// The group `redrive-dlq` reads the DLQ with.
+    pub fn redrive_group(&self, projection: &str) -> String {
+        format!("{}.redrive", self.consumer_group(projection))
+    }
+}

@@ -1,0 +1,136 @@
+//! `lms-projections`: runs the projection workers (`run`) or re-applies a
+//! projection's dead letters (`redrive-dlq`).
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use lms_projections::{telemetry, workers, Config, Services};
+use sqlx::postgres::PgPoolOptions;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+#[derive(Parser)]
+#[command(
+    name = "lms-projections",
+    about = "Projection workers of the LMS read models"
+)]
+struct Cli {
+    /// Print the environment variables read, one per line, and exit.
+    #[arg(long)]
+    print_settings: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run projection workers until SIGTERM / Ctrl-C.
+    Run {
+        /// Only these projections (repeatable); default: all.
+        #[arg(long = "projection")]
+        projections: Vec<String>,
+    },
+    /// Re-apply the dead letters of one projection.
+    RedriveDlq { projection: String },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if cli.print_settings {
+        for name in Config::settings() {
+            println!("{name}");
+        }
+        return Ok(());
+    }
+    let Some(command) = cli.command else {
+        bail!("a command is needed: run | redrive-dlq <projection> (see --help)");
+    };
+    let config = Config::load().context("reading LMS_* settings")?;
+    telemetry::init_tracing(&config.log, &config.log_format);
+    let pool = PgPoolOptions::new()
+        .max_connections(config.db_max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&config.database_url)
+        .await
+        .context("connecting to Postgres")?;
+    let services = Services::connect(&config, pool)
+        .await
+        .context("connecting to Redis / Kafka")?;
+    match command {
+        Command::Run { projections } => run(&config, &services, projections).await,
+        Command::RedriveDlq { projection } => {
+            let report = workers::redrive_by_name(&projection, &services)
+                .await
+                .with_context(|| format!("unknown projection {projection}"))?
+                .context("redrive failed")?;
+            println!(
+                "{projection}: applied {}, skipped {}, failed again {}, other projections {}",
+                report.applied, report.skipped, report.failed, report.other
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn run(config: &Config, services: &Services, selected: Vec<String>) -> anyhow::Result<()> {
+    let names: Vec<String> = if selected.is_empty() {
+        workers::NAMES.iter().map(|n| n.to_string()).collect()
+    } else {
+        selected
+    };
+    let metrics = TcpListener::bind(&config.metrics_addr)
+        .await
+        .with_context(|| format!("binding metrics on {}", config.metrics_addr))?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let metrics_server = tokio::spawn(telemetry::serve_metrics(metrics, stopped.clone()));
+    let mut set = JoinSet::new();
+    for name in &names {
+        if !workers::spawn(name, services, &stopped, &mut set) {
+            let _ = stop.send(true);
+            bail!(
+                "unknown projection {name} (known: {})",
+                workers::NAMES.join(", ")
+            );
+        }
+    }
+    tracing::info!(projections = ?names, "lms-projections running");
+    let mut failure = None;
+    tokio::select! {
+        _ = shutdown_signal() => {},
+        Some(ended) = set.join_next() => {
+            failure = Some(format!("a worker ended: {ended:?}"));
+        }
+    }
+    let _ = stop.send(true);
+    while let Some(ended) = set.join_next().await {
+        if let Ok(Err(e)) | Err(e) =
+            ended.map_err(|e| lms_projections::WorkerError::Setup(e.to_string()))
+        {
+            tracing::error!(error = %e, "worker failed");
+        }
+    }
+    let _ = metrics_server.await;
+    match failure {
+        Some(f) => bail!(f),
+        None => Ok(()),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

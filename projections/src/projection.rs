@@ -1,0 +1,69 @@
+//! What a projection is: a name, its Postgres schema, the topics it reads and
+//! a handler that turns one decoded event into row changes (in the worker's
+//! transaction) and Redis effects (applied atomically, only if newer).
+
+use crate::redis_effects::RedisEffects;
+use lms_schemas::DecodedEvent;
+use sqlx::PgConnection;
+use std::future::Future;
+
+/// Where a record was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaPosition {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Why a handler could not apply an event. Every error is retried (bounded,
+/// with backoff); then the event goes to the DLQ, unless the store is
+/// unreachable, which is retried until it comes back.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// The event cannot be applied to the read model (a bug or bad data).
+    #[error("{0}")]
+    Rejected(String),
+}
+
+impl ApplyError {
+    /// The store is down (not this event's fault): never dead-letter for it.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            ApplyError::Database(e) => matches!(
+                e,
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+            ),
+            ApplyError::Redis(e) => {
+                e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal()
+            }
+            ApplyError::Rejected(_) => false,
+        }
+    }
+}
+
+pub trait Projection: Send + Sync + 'static {
+    /// e.g. `course-catalog`; the consumer group is `lms.projection.<name>`.
+    fn name(&self) -> &'static str;
+    /// Postgres schema holding this projection's tables and its `applied`
+    /// and `checkpoints` tables.
+    fn schema(&self) -> &'static str;
+    /// Input topics, without the prefix (`lms.course.v1`).
+    fn topics(&self) -> &'static [&'static str];
+    /// Namespace of the Redis sequence guard: `<prefix>:seq:[<ns>:]<type>:<id>`.
+    /// Two projections writing Redis for the same aggregate need different ones.
+    fn redis_seq_namespace(&self) -> Option<&'static str> {
+        None
+    }
+    /// Applies one event that this projection has not applied yet (the
+    /// worker already checked `applied`). `tx` is the worker's transaction.
+    fn apply(
+        &self,
+        tx: &mut PgConnection,
+        event: &DecodedEvent,
+        redis: &mut RedisEffects,
+    ) -> impl Future<Output = Result<(), ApplyError>> + Send;
+}

@@ -1,0 +1,132 @@
+//! Redis side effects of one event, collected by the handler and run by the
+//! worker in one Lua script that applies them only if the event's sequence
+//! is newer than the one stored for its aggregate (atomic, idempotent).
+
+use redis::aio::ConnectionManager;
+use redis::Script;
+use std::sync::OnceLock;
+
+const APPLY_IF_NEWER: &str = r#"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local sequence = tonumber(ARGV[1])
+if sequence <= current then return 0 end
+for _, command in ipairs(cjson.decode(ARGV[2])) do
+  redis.call(unpack(command))
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"#;
+
+fn script() -> &'static Script {
+    static SCRIPT: OnceLock<Script> = OnceLock::new();
+    SCRIPT.get_or_init(|| Script::new(APPLY_IF_NEWER))
+}
+
+/// Commands for one event, all under `<prefix>:`.
+#[derive(Debug, Clone, Default)]
+pub struct RedisEffects {
+    prefix: String,
+    commands: Vec<Vec<String>>,
+}
+
+impl RedisEffects {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_string(),
+            commands: Vec::new(),
+        }
+    }
+
+    /// `<prefix>:<name>`.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}:{name}", self.prefix)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    pub fn commands(&self) -> &[Vec<String>] {
+        &self.commands
+    }
+
+    /// Any Redis command; `args[1]` is usually a key from [`Self::key`].
+    pub fn command<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.commands
+            .push(args.into_iter().map(Into::into).collect());
+        self
+    }
+
+    pub fn hset(&mut self, key: &str, fields: &[(&str, String)]) -> &mut Self {
+        let mut args = vec!["HSET".to_string(), key.to_string()];
+        for (field, value) in fields {
+            args.push((*field).to_string());
+            args.push(value.clone());
+        }
+        self.command(args)
+    }
+
+    pub fn hincrby(&mut self, key: &str, field: &str, by: i64) -> &mut Self {
+        self.command([
+            "HINCRBY".to_string(),
+            key.into(),
+            field.into(),
+            by.to_string(),
+        ])
+    }
+
+    pub fn set(&mut self, key: &str, value: String) -> &mut Self {
+        self.command(["SET".to_string(), key.into(), value])
+    }
+
+    pub fn incrby(&mut self, key: &str, by: i64) -> &mut Self {
+        self.command(["INCRBY".to_string(), key.into(), by.to_string()])
+    }
+
+    pub fn zadd(&mut self, key: &str, score: i64, member: &str) -> &mut Self {
+        self.command([
+            "ZADD".to_string(),
+            key.into(),
+            score.to_string(),
+            member.into(),
+        ])
+    }
+
+    pub fn zrem(&mut self, key: &str, member: &str) -> &mut Self {
+        self.command(["ZREM".to_string(), key.into(), member.into()])
+    }
+
+    /// Runs the commands if `sequence` is newer than `seq_key`'s value; true if applied.
+    pub async fn apply_if_newer(
+        &self,
+        redis: &mut ConnectionManager,
+        seq_key: &str,
+        sequence: i64,
+    ) -> Result<bool, redis::RedisError> {
+        let commands = serde_json::to_string(&self.commands).unwrap_or_else(|_| "[]".into());
+        let applied: i64 = script()
+            .key(seq_key)
+            .arg(sequence)
+            .arg(commands)
+            .invoke_async(redis)
+            .await?;
+        Ok(applied == 1)
+    }
+}
+
+/// `<prefix>:seq:[<namespace>:]<aggregate_type>:<aggregate_id>`.
+pub fn seq_key(
+    prefix: &str,
+    namespace: Option<&str>,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> String {
+    match namespace {
+        Some(ns) => format!("{prefix}:seq:{ns}:{aggregate_type}:{aggregate_id}"),
+        None => format!("{prefix}:seq:{aggregate_type}:{aggregate_id}"),
+    }
+}
