@@ -7,8 +7,10 @@
 //! - [`redrive`]: re-applies a projection's dead letters.
 
 pub mod apply;
+pub mod billing;
 pub mod bookkeeping;
 pub mod config;
+pub mod course_catalog;
 pub mod decode;
 pub mod dlq;
 pub mod projection;

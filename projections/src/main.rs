@@ -54,6 +54,9 @@ async fn main() -> anyhow::Result<()> {
         .connect(&config.database_url)
         .await
         .context("connecting to Postgres")?;
+    lms_readmodels::migrate(&pool)
+        .await
+        .context("migrating the read-model schemas")?;
     let services = Services::connect(&config, pool)
         .await
         .context("connecting to Redis / Kafka")?;

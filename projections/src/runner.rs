@@ -113,12 +113,17 @@ async fn prepare_topics(
                 attempt = attempt.saturating_add(1);
                 tracing::warn!(%error, attempt, "topics not ready yet");
                 tokio::select! {
-                    _ = stop.wait_for(|s| *s) => return Ok(false),
+                    _ = stopped(stop) => return Ok(false),
                     _ = tokio::time::sleep(Duration::from_secs(2)) => {},
                 }
             }
         }
     }
+}
+
+/// Resolves once `stop` turns true (the guard is not held across awaits).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// Decodes, retrying while the registry is unreachable (until `stop`).
@@ -205,7 +210,7 @@ impl<P: Projection> Worker<'_, P> {
         loop {
             let received = tokio::select! {
                 biased;
-                _ = stop.wait_for(|s| *s) => break,
+                _ = stopped(stop) => break,
                 _ = lag_tick.tick() => { self.report_lag().await; continue; }
                 m = consumer.recv() => m,
             };

@@ -1,14 +1,17 @@
 //! The projections this binary runs, by name: start a live worker or a
 //! redrive of one without the caller knowing its type.
 
-use crate::redrive::RedriveReport;
-use crate::runner::Services;
+use crate::billing::BillingProjection;
+use crate::course_catalog::CourseCatalogProjection;
+use crate::redrive::{redrive, RedriveReport};
+use crate::runner::{run_projection, Services};
 use crate::WorkerError;
+use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// Every projection, in the order `run` starts them.
-pub const NAMES: &[&str] = &[];
+pub const NAMES: &[&str] = &["course-catalog", "billing"];
 
 /// Spawns the live worker of `name` into `set`; false if unknown.
 pub fn spawn(
@@ -17,8 +20,21 @@ pub fn spawn(
     stop: &watch::Receiver<bool>,
     set: &mut JoinSet<Result<(), WorkerError>>,
 ) -> bool {
-    let _ = (name, services, stop, set);
-    false
+    let (services, stop) = (services.clone(), stop.clone());
+    match name {
+        "course-catalog" => {
+            set.spawn(run_projection(
+                Arc::new(CourseCatalogProjection),
+                services,
+                stop,
+            ));
+        }
+        "billing" => {
+            set.spawn(run_projection(Arc::new(BillingProjection), services, stop));
+        }
+        _ => return false,
+    }
+    true
 }
 
 /// Redrives the DLQ of `name`; `None` if unknown.
@@ -26,6 +42,9 @@ pub async fn redrive_by_name(
     name: &str,
     services: &Services,
 ) -> Option<Result<RedriveReport, WorkerError>> {
-    let _ = (name, services);
-    None
+    Some(match name {
+        "course-catalog" => redrive(Arc::new(CourseCatalogProjection), services).await,
+        "billing" => redrive(Arc::new(BillingProjection), services).await,
+        _ => return None,
+    })
 }
