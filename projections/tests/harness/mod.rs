@@ -1,0 +1,281 @@
+//! Projection test harness: the command server, the relay and the schema
+//! registry of lms-commands' test support on a fresh database (event store
+//! and read models), a unique topic prefix on the shared broker and a unique
+//! Redis prefix; plus helpers to start workers and read Kafka raw.
+#![allow(dead_code)]
+
+#[path = "../../../commands/tests/support/mod.rs"]
+pub mod support;
+
+use lms_commands::relay::{self, RelayConfig};
+use lms_projections::{run_projection, Config, Projection, Services, WorkerError};
+use lms_proto::command::v1::*;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::kafka::{shared_brokers, unique_prefix, Registry};
+use support::{new_id, Caller, TestDb, TestServer};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+pub struct Harness {
+    pub db: TestDb,
+    pub registry: Registry,
+    pub server: TestServer,
+    pub config: Config,
+    pub services: Services,
+    relay_stop: Option<oneshot::Sender<()>>,
+    relay: Option<JoinHandle<()>>,
+}
+
+pub struct Worker {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<(), WorkerError>>,
+}
+
+impl Worker {
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.task
+            .await
+            .expect("worker task")
+            .expect("worker ends cleanly");
+    }
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        let db = TestDb::create().await;
+        lms_readmodels::migrate(&db.pool)
+            .await
+            .expect("read-model migrations");
+        let registry = Registry::start(&db).await;
+        let server = TestServer::start(&db).await;
+        let relay_config = RelayConfig {
+            database_url: db.url.clone(),
+            kafka_brokers: shared_brokers(),
+            schema_registry_url: registry.url.clone(),
+            topic_prefix: unique_prefix(),
+            topic_partitions: 3,
+            delivery_timeout_ms: 5_000,
+            poll_interval_ms: 100,
+            ..Default::default()
+        };
+        let config = Config {
+            database_url: db.url.clone(),
+            redis_url: std::env::var("LMS_TEST_REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            redis_prefix: format!("t{}", uuid::Uuid::now_v7().simple()),
+            kafka_brokers: shared_brokers(),
+            schema_registry_url: registry.url.clone(),
+            topic_prefix: relay_config.topic_prefix.clone(),
+            max_handler_retries: 2,
+            ..Default::default()
+        };
+        let (relay_stop, stopped) = oneshot::channel::<()>();
+        let pool = db.pool.clone();
+        let relay = tokio::spawn(async move {
+            relay::run(&relay_config, pool, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("relay");
+        });
+        let services = Services::connect(&config, db.pool.clone())
+            .await
+            .expect("services");
+        Harness {
+            db,
+            registry,
+            server,
+            config,
+            services,
+            relay_stop: Some(relay_stop),
+            relay: Some(relay),
+        }
+    }
+
+    pub fn start_worker<P: Projection>(&self, projection: Arc<P>) -> Worker {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run_projection(projection, self.services.clone(), stopped));
+        Worker { stop, task }
+    }
+
+    pub fn topic(&self, base: &str) -> String {
+        self.config.topic(base)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.relay_stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(relay) = self.relay.take() {
+            let _ = relay.await;
+        }
+        self.server.stop().await;
+        self.db.drop_database().await;
+    }
+
+    /// Last sequence `projection` applied for an aggregate (0 if none).
+    pub async fn applied(&self, schema: &str, projection: &str, aggregate_id: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(&format!(
+            "SELECT last_sequence FROM {schema}.applied WHERE projection = $1 AND aggregate_id = $2"
+        ))
+        .bind(projection)
+        .bind(aggregate_id)
+        .fetch_optional(&self.db.pool)
+        .await
+        .expect("applied")
+        .unwrap_or(0)
+    }
+
+    pub async fn wait_applied(
+        &self,
+        schema: &str,
+        projection: &str,
+        aggregate_id: &str,
+        sequence: i64,
+    ) {
+        eventually(Duration::from_secs(60), || async {
+            self.applied(schema, projection, aggregate_id).await >= sequence
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{aggregate_id} not applied up to {sequence}"));
+    }
+
+    pub async fn redis(&self) -> redis::aio::ConnectionManager {
+        self.services.redis.clone()
+    }
+
+    /// Creates a course with one module and one lesson; returns (id, last sequence).
+    pub async fn course(&self, caller: Caller, title: &str, publish: bool) -> (String, i64) {
+        let mut courses = self.server.courses();
+        let reply = courses
+            .create_course(caller.req(CreateCourseRequest {
+                command_id: new_id(),
+                course_id: String::new(),
+                title: title.into(),
+                description: "about it".into(),
+                instructor_ids: vec![caller.id.to_string()],
+                capacity: 10,
+                access: None,
+            }))
+            .await
+            .expect("create course")
+            .into_inner();
+        let course_id = reply.aggregate_id;
+        if !publish {
+            return (course_id, reply.sequence as i64);
+        }
+        let module_id = courses
+            .add_module(caller.req(AddModuleRequest {
+                command_id: new_id(),
+                course_id: course_id.clone(),
+                module_id: String::new(),
+                title: "Basics".into(),
+            }))
+            .await
+            .expect("add module")
+            .into_inner()
+            .created_id;
+        courses
+            .add_lesson(caller.req(AddLessonRequest {
+                command_id: new_id(),
+                course_id: course_id.clone(),
+                module_id,
+                lesson_id: String::new(),
+                title: "First steps".into(),
+            }))
+            .await
+            .expect("add lesson");
+        let reply = courses
+            .publish_course(caller.req(PublishCourseRequest {
+                command_id: new_id(),
+                course_id: course_id.clone(),
+            }))
+            .await
+            .expect("publish")
+            .into_inner();
+        (course_id, reply.sequence as i64)
+    }
+
+    pub fn producer(&self) -> FutureProducer {
+        ClientConfig::new()
+            .set("bootstrap.servers", &self.config.kafka_brokers)
+            .create()
+            .expect("producer")
+    }
+
+    /// Produces raw bytes to a topic.
+    pub async fn produce_raw(&self, topic: &str, key: &str, value: &[u8], headers: OwnedHeaders) {
+        self.producer()
+            .send(
+                FutureRecord::to(topic)
+                    .key(key)
+                    .payload(value)
+                    .headers(headers),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("produce raw");
+    }
+}
+
+/// Every record of `topic` from the beginning, until `expected` arrived or `timeout`.
+pub fn read_all(
+    brokers: &str,
+    topic: &str,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set(
+            "group.id",
+            format!("test-{}", uuid::Uuid::now_v7().simple()),
+        )
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let deadline = Instant::now() + timeout;
+    let mut records = Vec::new();
+    while records.len() < expected && Instant::now() < deadline {
+        if let Some(polled) = consumer.poll(Duration::from_millis(200)) {
+            records.push(polled.expect("kafka message").detach());
+        }
+    }
+    records
+}
+
+pub fn header(message: &OwnedMessage, name: &str) -> Option<String> {
+    message.headers().and_then(|headers| {
+        headers
+            .iter()
+            .find(|h| h.key == name)
+            .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).to_string()))
+    })
+}
+
+/// Polls `check` until it is true or `timeout` passed.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> Result<(), ()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
