@@ -9,3 +9,9 @@ pub mod command {
         tonic::include_proto!("lms.command.v1");
     }
 }
+
+pub mod query {
+    pub mod v1 {
+        tonic::include_proto!("lms.query.v1");
+    }
+}

@@ -33,3 +33,37 @@ pub struct InvoiceRow {
     pub payment_reference: String,
     pub issued_at: DateTime<Utc>,
 }
+
+pub async fn subscription_of_student(
+    db: impl sqlx::PgExecutor<'_>,
+    student_id: Uuid,
+) -> Result<Option<SubscriptionRow>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM billing.subscriptions WHERE student_id = $1")
+        .bind(student_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Up to `limit` invoices of a student, newest first, after `after` =
+/// (issued_at micros, invoice_id) of the previous page's last invoice.
+pub async fn invoices_of_student(
+    db: impl sqlx::PgExecutor<'_>,
+    student_id: Uuid,
+    after: Option<(i64, Uuid)>,
+    limit: i64,
+) -> Result<Vec<InvoiceRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM billing.invoices
+          WHERE student_id = $1
+            AND ($2::timestamptz IS NULL
+                 OR (issued_at, invoice_id) < ($2, $3::uuid))
+          ORDER BY issued_at DESC, invoice_id DESC
+          LIMIT $4",
+    )
+    .bind(student_id)
+    .bind(after.and_then(|(micros, _)| DateTime::<Utc>::from_timestamp_micros(micros)))
+    .bind(after.map(|(_, id)| id))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

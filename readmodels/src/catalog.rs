@@ -39,3 +39,61 @@ pub struct LessonRow {
     pub title: String,
     pub position: i32,
 }
+
+/// ListCourses filters (all optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CourseFilter {
+    pub status: Option<String>,
+    pub instructor_id: Option<Uuid>,
+    /// Case-insensitive substring of the title.
+    pub title_contains: Option<String>,
+}
+
+pub async fn course(
+    db: impl sqlx::PgExecutor<'_>,
+    course_id: Uuid,
+) -> Result<Option<CourseRow>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM catalog.courses WHERE course_id = $1")
+        .bind(course_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Up to `limit` courses, newest first, after `after` = (created_at micros,
+/// course_id) of the previous page's last course.
+pub async fn courses(
+    db: impl sqlx::PgExecutor<'_>,
+    filter: &CourseFilter,
+    after: Option<(i64, Uuid)>,
+    limit: i64,
+) -> Result<Vec<CourseRow>, sqlx::Error> {
+    let pattern = filter
+        .title_contains
+        .as_deref()
+        .map(|text| format!("%{}%", escape_like(text)));
+    sqlx::query_as(
+        "SELECT * FROM catalog.courses
+          WHERE ($1::text IS NULL OR status = $1)
+            AND ($2::uuid IS NULL OR instructor_ids @> ARRAY[$2::uuid])
+            AND ($3::text IS NULL OR title ILIKE $3)
+            AND ($4::timestamptz IS NULL
+                 OR (created_at, course_id) < ($4, $5::uuid))
+          ORDER BY created_at DESC, course_id DESC
+          LIMIT $6",
+    )
+    .bind(filter.status.as_deref())
+    .bind(filter.instructor_id)
+    .bind(pattern)
+    .bind(after.and_then(|(micros, _)| DateTime::<Utc>::from_timestamp_micros(micros)))
+    .bind(after.map(|(_, id)| id))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// `text` matched literally by ILIKE (`\` is the default escape).
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}

@@ -20,3 +20,17 @@ pub struct StudentCourseRow {
     pub course_title: String,
     pub updated_at: DateTime<Utc>,
 }
+
+/// A student's courses, most recently updated first.
+pub async fn courses_of_student(
+    db: impl sqlx::PgExecutor<'_>,
+    student_id: Uuid,
+) -> Result<Vec<StudentCourseRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM dashboard.student_courses WHERE student_id = $1
+          ORDER BY updated_at DESC, course_id",
+    )
+    .bind(student_id)
+    .fetch_all(db)
+    .await
+}

@@ -20,3 +20,17 @@ pub struct EnrollmentRow {
     pub withdrawn_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }
+
+/// A course's enrollments, in enrollment order.
+pub async fn enrollments_of_course(
+    db: impl sqlx::PgExecutor<'_>,
+    course_id: Uuid,
+) -> Result<Vec<EnrollmentRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM roster.enrollments WHERE course_id = $1
+          ORDER BY enrolled_at, enrollment_id",
+    )
+    .bind(course_id)
+    .fetch_all(db)
+    .await
+}

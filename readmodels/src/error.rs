@@ -1,0 +1,113 @@
+//! The query side's error type, and its one mapping to `tonic::Status`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// `ErrorInfo.domain` of every error we return.
+pub const ERROR_DOMAIN: &str = "lms.query.v1";
+
+/// How long a client should wait before retrying a query whose read model
+/// was behind.
+pub const RETRY_AFTER: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("invalid request: {}", describe(.0))]
+    Invalid(Vec<FieldViolation>),
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    /// The projection did not reach `min_position` within the timeout.
+    #[error("read model not caught up: {aggregate_id} applied up to {applied}, wanted {sequence} (waited {waited_ms} ms)")]
+    NotCaughtUp {
+        aggregate_id: String,
+        sequence: u64,
+        /// -1 when the aggregate is unknown to the projection.
+        applied: i64,
+        waited_ms: u128,
+    },
+    #[error("read model store unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn describe(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl QueryError {
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        QueryError::Invalid(vec![FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }])
+    }
+
+    /// A short label for metrics.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            QueryError::Invalid(_) => "invalid",
+            QueryError::NotFound { .. } => "not_found",
+            QueryError::NotCaughtUp { .. } => "not_caught_up",
+            QueryError::Unavailable(_) => "unavailable",
+            QueryError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<sqlx::Error> for QueryError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                QueryError::Unavailable(err.to_string())
+            }
+            _ => QueryError::Internal(err.to_string()),
+        }
+    }
+}
+
+fn error_info(reason: &str) -> ErrorDetails {
+    ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::<String, String>::new())
+}
+
+impl From<QueryError> for Status {
+    fn from(err: QueryError) -> Self {
+        let message = err.to_string();
+        match err {
+            QueryError::Invalid(violations) => {
+                let mut details = ErrorDetails::new();
+                for v in violations {
+                    details.add_bad_request_violation(v.field, v.description);
+                }
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            QueryError::NotFound { what, .. } => {
+                let reason = format!("{}_NOT_FOUND", what.to_uppercase());
+                Status::with_error_details(Code::NotFound, message, error_info(&reason))
+            }
+            QueryError::NotCaughtUp { .. } => {
+                let mut details = error_info("READ_MODEL_BEHIND");
+                details.set_retry_info(Some(RETRY_AFTER));
+                Status::with_error_details(Code::Unavailable, message, details)
+            }
+            QueryError::Unavailable(_) => {
+                let mut details = error_info("STORE_UNAVAILABLE");
+                details.set_retry_info(Some(Duration::from_secs(1)));
+                Status::with_error_details(Code::Unavailable, message, details)
+            }
+            QueryError::Internal(_) => Status::internal(message),
+        }
+    }
+}

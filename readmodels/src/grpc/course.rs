@@ -1,0 +1,229 @@
+//! `CourseQueries`: GetCourse and ListCourses (Redis when warm, else the
+//! `catalog` schema) and GetRoster (`roster` schema).
+
+use super::{
+    amount, count, count_source, observe, optional_timestamp, timestamp, QueryContext, Violations,
+};
+use crate::catalog::{self, CourseFilter, CourseRow};
+use crate::error::QueryError;
+use crate::page_token::{self, Cursor};
+use crate::read_your_writes::ReadModel;
+use crate::roster::{self, EnrollmentRow};
+use lms_proto::query::v1::course_queries_server::CourseQueries;
+use lms_proto::query::v1::{
+    Course, Enrollment, GetCourseRequest, GetCourseResponse, GetRosterRequest, GetRosterResponse,
+    ListCoursesRequest, ListCoursesResponse,
+};
+use tonic::{Request, Response, Status};
+
+/// Tag of ListCourses page tokens.
+const LISTING: &str = "courses";
+const STATUSES: &[&str] = &["draft", "published", "archived"];
+
+pub struct CourseQueriesService {
+    ctx: QueryContext,
+}
+
+impl CourseQueriesService {
+    pub fn new(ctx: QueryContext) -> Self {
+        Self { ctx }
+    }
+
+    async fn get_course(&self, req: GetCourseRequest) -> Result<GetCourseResponse, QueryError> {
+        let mut v = Violations::default();
+        let course_id = v.uuid("course_id", &req.course_id);
+        let position = v.position(req.min_position);
+        v.finish()?;
+        let Some(course_id) = course_id else {
+            return Err(QueryError::Internal("validated course_id missing".into()));
+        };
+        self.ctx.caught_up(ReadModel::Catalog, position).await?;
+
+        match self.ctx.cache().card(course_id).await {
+            Ok(Some(card)) => {
+                count_source("GetCourse", "redis");
+                return Ok(GetCourseResponse {
+                    course: Some(course_message(card)),
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "redis unavailable; reading the course from Postgres")
+            }
+        }
+        count_source("GetCourse", "postgres");
+        let row = catalog::course(self.ctx.pool(), course_id)
+            .await?
+            .ok_or_else(|| QueryError::NotFound {
+                what: "course",
+                id: course_id.to_string(),
+            })?;
+        Ok(GetCourseResponse {
+            course: Some(course_message(row)),
+        })
+    }
+
+    async fn list_courses(
+        &self,
+        req: ListCoursesRequest,
+    ) -> Result<ListCoursesResponse, QueryError> {
+        let mut v = Violations::default();
+        if !req.status.is_empty() && !STATUSES.contains(&req.status.as_str()) {
+            v.add("status", "must be one of draft, published, archived");
+        }
+        let instructor_id = v.optional_uuid("instructor_id", &req.instructor_id);
+        let page_size = v.check(page_token::page_size(req.page_size));
+        let cursor = v
+            .check(page_token::decode(LISTING, &req.page_token))
+            .flatten();
+        let position = v.position(req.min_position);
+        v.finish()?;
+        let page_size = page_size.unwrap_or(page_token::DEFAULT_PAGE_SIZE) as usize;
+        self.ctx.caught_up(ReadModel::Catalog, position).await?;
+
+        let filter = CourseFilter {
+            status: Some(req.status).filter(|s| !s.is_empty()),
+            instructor_id,
+            title_contains: Some(req.title_contains).filter(|s| !s.is_empty()),
+        };
+        let after = cursor.map(|c| (c.micros, c.id));
+        let only_published = filter.status.as_deref() == Some("published")
+            && filter.instructor_id.is_none()
+            && filter.title_contains.is_none();
+        if only_published {
+            match self.published_from_cache(after, page_size).await {
+                Ok(Some(reply)) => {
+                    count_source("ListCourses", "redis");
+                    return Ok(reply);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "redis unavailable; listing from Postgres"),
+            }
+        }
+        count_source("ListCourses", "postgres");
+        let limit = i64::try_from(page_size + 1).unwrap_or(i64::MAX);
+        let mut rows = catalog::courses(self.ctx.pool(), &filter, after, limit).await?;
+        let next_page_token = if rows.len() > page_size {
+            rows.truncate(page_size);
+            rows.last().map(|last| {
+                page_token::encode(
+                    LISTING,
+                    Cursor {
+                        micros: last.created_at.timestamp_micros(),
+                        id: last.course_id,
+                    },
+                )
+            })
+        } else {
+            None
+        };
+        Ok(ListCoursesResponse {
+            courses: rows.into_iter().map(course_message).collect(),
+            next_page_token: next_page_token.unwrap_or_default(),
+        })
+    }
+
+    /// The published listing from Redis; `None` when the catalog is not warm
+    /// or a card is missing (then Postgres answers).
+    async fn published_from_cache(
+        &self,
+        after: Option<(i64, uuid::Uuid)>,
+        page_size: usize,
+    ) -> Result<Option<ListCoursesResponse>, redis::RedisError> {
+        let cache = self.ctx.cache();
+        if !cache.is_warm().await? {
+            return Ok(None);
+        }
+        let mut index = cache.published(after, page_size + 1).await?;
+        let next = if index.len() > page_size {
+            index.truncate(page_size);
+            index
+                .last()
+                .map(|&(id, micros)| page_token::encode(LISTING, Cursor { micros, id }))
+        } else {
+            None
+        };
+        let ids: Vec<_> = index.iter().map(|(id, _)| *id).collect();
+        let Some(cards) = cache.cards(&ids).await? else {
+            tracing::debug!("published course without a complete card; listing from Postgres");
+            return Ok(None);
+        };
+        Ok(Some(ListCoursesResponse {
+            courses: cards.into_iter().map(course_message).collect(),
+            next_page_token: next.unwrap_or_default(),
+        }))
+    }
+
+    async fn get_roster(&self, req: GetRosterRequest) -> Result<GetRosterResponse, QueryError> {
+        let mut v = Violations::default();
+        let course_id = v.uuid("course_id", &req.course_id);
+        let position = v.position(req.min_position);
+        v.finish()?;
+        let Some(course_id) = course_id else {
+            return Err(QueryError::Internal("validated course_id missing".into()));
+        };
+        self.ctx.caught_up(ReadModel::Roster, position).await?;
+        let rows = roster::enrollments_of_course(self.ctx.pool(), course_id).await?;
+        Ok(GetRosterResponse {
+            enrollments: rows.into_iter().map(enrollment_message).collect(),
+        })
+    }
+}
+
+fn course_message(row: CourseRow) -> Course {
+    Course {
+        course_id: row.course_id.to_string(),
+        title: row.title,
+        description: row.description,
+        status: row.status,
+        capacity: count(row.capacity),
+        seats_taken: count(row.seats_taken),
+        access_kind: row.access_kind,
+        price_cents: row.price_cents.map(amount).unwrap_or_default(),
+        plan: row.plan.unwrap_or_default(),
+        language: row.language,
+        instructor_ids: row.instructor_ids.iter().map(ToString::to_string).collect(),
+        module_count: count(row.module_count),
+        lesson_count: count(row.lesson_count),
+        created_at: timestamp(row.created_at),
+        updated_at: timestamp(row.updated_at),
+    }
+}
+
+fn enrollment_message(row: EnrollmentRow) -> Enrollment {
+    Enrollment {
+        enrollment_id: row.enrollment_id.to_string(),
+        course_id: row.course_id.to_string(),
+        student_id: row.student_id.to_string(),
+        status: row.status,
+        lessons_completed: count(row.lessons_completed),
+        enrolled_at: timestamp(row.enrolled_at),
+        completed_at: optional_timestamp(row.completed_at),
+        withdrawn_at: optional_timestamp(row.withdrawn_at),
+        updated_at: timestamp(row.updated_at),
+    }
+}
+
+#[tonic::async_trait]
+impl CourseQueries for CourseQueriesService {
+    async fn get_course(
+        &self,
+        request: Request<GetCourseRequest>,
+    ) -> Result<Response<GetCourseResponse>, Status> {
+        observe("GetCourse", self.get_course(request.into_inner())).await
+    }
+
+    async fn list_courses(
+        &self,
+        request: Request<ListCoursesRequest>,
+    ) -> Result<Response<ListCoursesResponse>, Status> {
+        observe("ListCourses", self.list_courses(request.into_inner())).await
+    }
+
+    async fn get_roster(
+        &self,
+        request: Request<GetRosterRequest>,
+    ) -> Result<Response<GetRosterResponse>, Status> {
+        observe("GetRoster", self.get_roster(request.into_inner())).await
+    }
+}

@@ -1,0 +1,646 @@
+//! lms.query.v1 through real gRPC on a random port, against rows and Redis
+//! keys seeded as the projections would write them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use lms_proto::query::v1::{
+    GetCourseRequest, GetRosterRequest, GetStudentDashboardRequest, GetSubscriptionRequest,
+    ListCoursesRequest, ListInvoicesRequest, MinPosition,
+};
+use lms_readmodels::config::Config;
+use sqlx::PgPool;
+use std::collections::HashSet;
+use support::{set_applied, violated_fields, TestDb, TestServer};
+use tonic::Code;
+use tonic_types::StatusExt;
+use uuid::Uuid;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap()
+}
+
+async fn seed_course(
+    pool: &PgPool,
+    title: &str,
+    status: &str,
+    instructor: Uuid,
+    created_at: DateTime<Utc>,
+) -> Uuid {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO catalog.courses (course_id, title, description, status, capacity, seats_taken,
+           access_kind, price_cents, language, instructor_ids, module_count, lesson_count,
+           created_at, updated_at)
+         VALUES ($1, $2, 'about ' || $2, $3, 30, 3, 'paid', 4900, 'en', ARRAY[$4::uuid], 2, 5, $5, $5)",
+    )
+    .bind(id)
+    .bind(title)
+    .bind(status)
+    .bind(instructor)
+    .bind(created_at)
+    .execute(pool)
+    .await
+    .expect("seed course");
+    id
+}
+
+/// A complete Redis card as the catalog projection writes it.
+async fn seed_card(server: &TestServer, id: Uuid, title: &str, created_at: DateTime<Utc>) {
+    let key = format!("{{p}}:course:{id}");
+    let created = created_at.to_rfc3339();
+    server
+        .redis_cmd(&[
+            "HSET",
+            &key,
+            "title",
+            title,
+            "description",
+            "from redis",
+            "status",
+            "published",
+            "capacity",
+            "40",
+            "seats_taken",
+            "7",
+            "access",
+            "plan",
+            "plan",
+            "pro",
+            "language",
+            "fr",
+            "instructor_ids",
+            "",
+            "module_count",
+            "1",
+            "lesson_count",
+            "1",
+            "created_at",
+            &created,
+            "updated_at",
+            &created,
+        ])
+        .await;
+    server
+        .redis_cmd(&[
+            "ZADD",
+            "{p}:courses:published",
+            &created_at.timestamp_micros().to_string(),
+            &id.to_string(),
+        ])
+        .await;
+}
+
+#[tokio::test]
+async fn get_course_cold_warm_not_found_and_invalid() {
+    let db = TestDb::create().await;
+    let server = TestServer::start(&db).await;
+    let instructor = Uuid::now_v7();
+    let id = seed_course(&db.pool, "Rust 101", "published", instructor, t0()).await;
+    let mut api = server.courses();
+
+    // Cold: no card in Redis, Postgres answers.
+    let course = api
+        .get_course(GetCourseRequest {
+            course_id: id.to_string(),
+            min_position: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .course
+        .unwrap();
+    assert_eq!(course.title, "Rust 101");
+    assert_eq!(course.description, "about Rust 101");
+    assert_eq!((course.capacity, course.seats_taken), (30, 3));
+    assert_eq!(
+        (course.access_kind.as_str(), course.price_cents),
+        ("paid", 4900)
+    );
+    assert_eq!(course.instructor_ids, vec![instructor.to_string()]);
+    assert_eq!((course.module_count, course.lesson_count), (2, 5));
+    assert_eq!(course.created_at, "2026-11-01T09:00:00.000000Z");
+
+    // An incomplete card is not served.
+    server
+        .redis_cmd(&["HSET", &format!("{{p}}:course:{id}"), "title", "partial"])
+        .await;
+    let course = api
+        .get_course(GetCourseRequest {
+            course_id: id.to_string(),
+            min_position: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .course
+        .unwrap();
+    assert_eq!(course.title, "Rust 101");
+
+    // Warm: the card (which differs from Postgres) is what is returned.
+    seed_card(&server, id, "Rust 101 (cached)", t0()).await;
+    let course = api
+        .get_course(GetCourseRequest {
+            course_id: id.to_string(),
+            min_position: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .course
+        .unwrap();
+    assert_eq!(course.title, "Rust 101 (cached)");
+    assert_eq!((course.capacity, course.seats_taken), (40, 7));
+    assert_eq!(
+        (course.access_kind.as_str(), course.plan.as_str()),
+        ("plan", "pro")
+    );
+    assert!(course.instructor_ids.is_empty());
+
+    let missing = api
+        .get_course(GetCourseRequest {
+            course_id: Uuid::now_v7().to_string(),
+            min_position: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    assert_eq!(
+        missing
+            .get_details_error_info()
+            .map(|i| i.reason)
+            .as_deref(),
+        Some("COURSE_NOT_FOUND")
+    );
+
+    let invalid = api
+        .get_course(GetCourseRequest {
+            course_id: "nope".into(),
+            min_position: Some(MinPosition {
+                aggregate_id: String::new(),
+                sequence: 1,
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+    assert_eq!(
+        violated_fields(&invalid),
+        vec!["course_id", "min_position.aggregate_id"]
+    );
+
+    server.stop().await;
+    db.drop_database().await;
+}
+
+/// Walks every page of a ListCourses request; returns the titles in order.
+async fn walk_courses(server: &TestServer, mut request: ListCoursesRequest) -> Vec<String> {
+    let mut api = server.courses();
+    let mut titles = Vec::new();
+    for _ in 0..100 {
+        let page = api
+            .list_courses(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.courses.len() <= request.page_size as usize);
+        titles.extend(page.courses.into_iter().map(|c| c.title));
+        if page.next_page_token.is_empty() {
+            return titles;
+        }
+        request.page_token = page.next_page_token;
+    }
+    panic!("pagination did not end");
+}
+
+#[tokio::test]
+async fn list_courses_paginates_postgres_with_filters() {
+    let db = TestDb::create().await;
+    let server = TestServer::start(&db).await;
+    let alice = Uuid::now_v7();
+    let bob = Uuid::now_v7();
+    // 23 published courses, several sharing a created_at (ties on the key),
+    // plus drafts and another instructor's.
+    let mut expected = Vec::new();
+    for i in 0..23 {
+        let at = t0() + Duration::minutes(i / 3);
+        let title = format!("published {i:02}");
+        let id = seed_course(&db.pool, &title, "published", alice, at).await;
+        expected.push((at, id, title));
+    }
+    for i in 0..4 {
+        seed_course(&db.pool, &format!("draft {i}"), "draft", alice, t0()).await;
+    }
+    seed_course(&db.pool, "Bob's 100%_course", "published", bob, t0()).await;
+    expected.sort_by_key(|e| std::cmp::Reverse((e.0, e.1)));
+    let expected: Vec<String> = expected.into_iter().map(|(_, _, t)| t).collect();
+
+    let all_alice_published = walk_courses(
+        &server,
+        ListCoursesRequest {
+            status: "published".into(),
+            instructor_id: alice.to_string(),
+            page_size: 5,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        all_alice_published, expected,
+        "no duplicates, no gaps, newest first"
+    );
+
+    let everything = walk_courses(
+        &server,
+        ListCoursesRequest {
+            page_size: 7,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(everything.len(), 28);
+    assert_eq!(everything.iter().collect::<HashSet<_>>().len(), 28);
+
+    let drafts = walk_courses(
+        &server,
+        ListCoursesRequest {
+            status: "draft".into(),
+            page_size: 100,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(drafts.len(), 4);
+
+    // Title search is a literal, case-insensitive substring.
+    let found = walk_courses(
+        &server,
+        ListCoursesRequest {
+            title_contains: "100%_C".into(),
+            page_size: 10,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(found, vec!["Bob's 100%_course"]);
+    let none = walk_courses(
+        &server,
+        ListCoursesRequest {
+            title_contains: "1_0".into(),
+            page_size: 10,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(none.is_empty());
+
+    let mut api = server.courses();
+    let invalid = api
+        .list_courses(ListCoursesRequest {
+            status: "open".into(),
+            instructor_id: "x".into(),
+            page_size: 101,
+            page_token: "garbage".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+    assert_eq!(
+        violated_fields(&invalid),
+        vec!["status", "instructor_id", "page_size", "page_token"]
+    );
+
+    server.stop().await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn list_courses_uses_redis_only_when_warm() {
+    let db = TestDb::create().await;
+    let server = TestServer::start(&db).await;
+    let instructor = Uuid::now_v7();
+    let mut expected = Vec::new();
+    for i in 0..11 {
+        let at = t0() + Duration::minutes(i / 2);
+        let id = seed_course(&db.pool, &format!("pg {i:02}"), "published", instructor, at).await;
+        seed_card(&server, id, &format!("redis {i:02}"), at).await;
+        expected.push((at, id, format!("redis {i:02}")));
+    }
+    expected.sort_by_key(|e| std::cmp::Reverse((e.0, e.1)));
+    let expected: Vec<String> = expected.into_iter().map(|(_, _, t)| t).collect();
+    let published = ListCoursesRequest {
+        status: "published".into(),
+        page_size: 3,
+        ..Default::default()
+    };
+
+    // Not warm yet: Postgres answers.
+    let cold = walk_courses(&server, published.clone()).await;
+    assert!(cold.iter().all(|t| t.starts_with("pg ")), "{cold:?}");
+    assert_eq!(cold.len(), 11);
+
+    server.redis_cmd(&["SET", "{p}:catalog:warm", "1"]).await;
+    let warm = walk_courses(&server, published.clone()).await;
+    assert_eq!(warm, expected, "walked from the sorted set, ties included");
+
+    // Any other filter goes to Postgres even when warm.
+    let filtered = walk_courses(
+        &server,
+        ListCoursesRequest {
+            instructor_id: instructor.to_string(),
+            ..published.clone()
+        },
+    )
+    .await;
+    assert!(filtered.iter().all(|t| t.starts_with("pg ")));
+    assert_eq!(filtered.len(), 11);
+
+    server.stop().await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn roster_dashboard_subscription_and_invoices() {
+    let db = TestDb::create().await;
+    let server = TestServer::start(&db).await;
+    let course = Uuid::now_v7();
+    let student = Uuid::now_v7();
+    let other_student = Uuid::now_v7();
+    for (i, s) in [student, other_student].iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO roster.enrollments (enrollment_id, course_id, student_id, status,
+               lessons_completed, enrolled_at, completed_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(course)
+        .bind(s)
+        .bind(if i == 0 { "completed" } else { "active" })
+        .bind(if i == 0 { 5 } else { 1 })
+        .bind(t0() + Duration::hours(i as i64))
+        .bind((i == 0).then(|| t0() + Duration::days(3)))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    let roster = server
+        .courses()
+        .get_roster(GetRosterRequest {
+            course_id: course.to_string(),
+            min_position: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .enrollments;
+    assert_eq!(roster.len(), 2);
+    assert_eq!(roster[0].student_id, student.to_string());
+    assert_eq!(roster[0].status, "completed");
+    assert_eq!(roster[0].completed_at, "2026-11-04T09:00:00.000000Z");
+    assert_eq!(roster[1].completed_at, "");
+
+    sqlx::query(
+        "INSERT INTO dashboard.student_courses (student_id, course_id, enrollment_id, status,
+           lessons_completed, lessons_total, course_title, updated_at)
+         VALUES ($1, $2, $3, 'active', 2, 5, 'Rust 101', now())",
+    )
+    .bind(student)
+    .bind(course)
+    .bind(Uuid::now_v7())
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let dashboard = server
+        .students()
+        .get_student_dashboard(GetStudentDashboardRequest {
+            student_id: student.to_string(),
+            min_position: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(dashboard.courses.len(), 1);
+    assert_eq!(dashboard.courses[0].course_title, "Rust 101");
+    assert_eq!(
+        (
+            dashboard.courses[0].lessons_completed,
+            dashboard.courses[0].lessons_total
+        ),
+        (2, 5)
+    );
+
+    let subscription = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO billing.subscriptions (subscription_id, student_id, plan, status,
+           trial_ends_at, current_period_end, updated_at)
+         VALUES ($1, $2, 'pro', 'active', NULL, $3, $3)",
+    )
+    .bind(subscription)
+    .bind(student)
+    .bind(t0())
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let mut billing = server.billing();
+    let sub = billing
+        .get_subscription(GetSubscriptionRequest {
+            student_id: student.to_string(),
+            min_position: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .subscription
+        .unwrap();
+    assert_eq!((sub.plan.as_str(), sub.status.as_str()), ("pro", "active"));
+    assert_eq!(sub.trial_ends_at, "");
+    let none = billing
+        .get_subscription(GetSubscriptionRequest {
+            student_id: other_student.to_string(),
+            min_position: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(none.code(), Code::NotFound);
+
+    for month in 0..13u32 {
+        let start = t0() + Duration::days(30 * i64::from(month));
+        sqlx::query(
+            "INSERT INTO billing.invoices (invoice_id, subscription_id, student_id, amount_cents,
+               currency, period_start, period_end, payment_reference, issued_at)
+             VALUES ($1, $2, $3, 1999, 'USD', $4, $5, $6, $4)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(subscription)
+        .bind(student)
+        .bind(start)
+        .bind(start + Duration::days(30))
+        .bind(format!("ref-{month:02}"))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    let mut request = ListInvoicesRequest {
+        student_id: student.to_string(),
+        page_size: 4,
+        ..Default::default()
+    };
+    let mut refs = Vec::new();
+    loop {
+        let page = billing
+            .list_invoices(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.invoices.len() <= 4);
+        refs.extend(page.invoices.into_iter().map(|i| i.payment_reference));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        request.page_token = page.next_page_token;
+    }
+    let expected: Vec<String> = (0..13).rev().map(|m| format!("ref-{m:02}")).collect();
+    assert_eq!(refs, expected);
+
+    let invalid = billing
+        .list_invoices(ListInvoicesRequest {
+            student_id: String::new(),
+            page_size: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&invalid), vec!["student_id", "page_size"]);
+
+    server.stop().await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn min_position_waits_for_the_projection_or_answers_unavailable() {
+    let db = TestDb::create().await;
+    let config = Config {
+        read_your_writes_timeout_ms: 1500,
+        ..Config::default()
+    };
+    let server = TestServer::start_with(&db, config).await;
+    let student = Uuid::now_v7();
+    let aggregate = Uuid::now_v7().to_string();
+    set_applied(
+        &db.pool,
+        "dashboard",
+        "student-dashboard",
+        "Enrollment",
+        &aggregate,
+        2,
+    )
+    .await;
+
+    // Already applied: answers at once.
+    let mut students = server.students();
+    let request = |sequence| GetStudentDashboardRequest {
+        student_id: student.to_string(),
+        min_position: Some(MinPosition {
+            aggregate_id: aggregate.clone(),
+            sequence,
+        }),
+    };
+    students.get_student_dashboard(request(2)).await.unwrap();
+
+    // Ahead: waits until a "projection" catches up within the timeout.
+    let pool = db.pool.clone();
+    let bump_id = aggregate.clone();
+    let bump = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        set_applied(
+            &pool,
+            "dashboard",
+            "student-dashboard",
+            "Enrollment",
+            &bump_id,
+            3,
+        )
+        .await;
+    });
+    let started = std::time::Instant::now();
+    students.get_student_dashboard(request(3)).await.unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(250),
+        "{waited:?}"
+    );
+    assert!(
+        waited < std::time::Duration::from_millis(1500),
+        "{waited:?}"
+    );
+    bump.await.unwrap();
+
+    // Another projection's progress does not count.
+    set_applied(&db.pool, "billing", "billing", "Enrollment", &aggregate, 9).await;
+    let started = std::time::Instant::now();
+    let status = students
+        .get_student_dashboard(request(4))
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1400));
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(
+        status.get_details_error_info().map(|i| i.reason).as_deref(),
+        Some("READ_MODEL_BEHIND")
+    );
+    let retry = status.get_details_retry_info().expect("RetryInfo");
+    assert!(retry.retry_delay.is_some());
+
+    // Unknown aggregate: same answer; the billing query sees its own projection.
+    let billing = server
+        .billing()
+        .list_invoices(ListInvoicesRequest {
+            student_id: student.to_string(),
+            min_position: Some(MinPosition {
+                aggregate_id: aggregate.clone(),
+                sequence: 9,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(billing.invoices.is_empty());
+
+    server.stop().await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn metrics_count_queries_by_rpc_and_outcome() {
+    let db = TestDb::create().await;
+    let server = TestServer::start(&db).await;
+    let _ = server
+        .courses()
+        .get_course(GetCourseRequest {
+            course_id: Uuid::now_v7().to_string(),
+            min_position: None,
+        })
+        .await;
+    let body = http_get(server.metrics_addr, "/metrics").await;
+    assert!(
+        body.contains("lms_queries_total{rpc=\"GetCourse\",outcome=\"not_found\"}"),
+        "{body}"
+    );
+    assert!(body.contains("lms_query_duration_seconds_bucket"), "{body}");
+    server.stop().await;
+    db.drop_database().await;
+}
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.unwrap();
+    body
+}
