@@ -1,0 +1,226 @@
+//! Poison records: undecodable bytes and an event its handler keeps failing
+//! on land in the DLQ with `dlq.*` headers while the worker carries on; a
+//! redrive after the fix applies the event exactly once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use harness::support::{new_id, Caller};
+use harness::*;
+use lms_domain::course::CourseEvent;
+use lms_projections::course_catalog::CourseCatalogProjection;
+use lms_projections::decode::RecordDecoder;
+use lms_projections::{redrive, ApplyError, Outcome, Projection, RedisEffects, RedriveReport};
+use lms_proto::command::v1::ChangeCapacityRequest;
+use lms_schemas::{DecodedEvent, LmsEvent};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use sqlx::PgConnection;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn titles(h: &Harness) -> Vec<String> {
+    sqlx::query_scalar("SELECT title FROM catalog.courses ORDER BY title")
+        .fetch_all(&h.db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undecodable_bytes_go_to_the_dlq_and_the_worker_keeps_consuming() {
+    let h = Harness::start().await;
+    let instructor = Caller::instructor();
+    // The topics exist once the relay published something.
+    let (first, first_seq) = h.course(instructor, "Before", false).await;
+    let worker = h.start_worker(Arc::new(CourseCatalogProjection));
+    h.wait_applied("catalog", "course-catalog", &first, first_seq)
+        .await;
+
+    let topic = h.topic("lms.course.v1");
+    let headers = OwnedHeaders::new().insert(Header {
+        key: "event_id",
+        value: Some("poison-1"),
+    });
+    // Same key as the next event of that course: same partition, before it.
+    h.produce_raw(&topic, &first, b"\x00garbage, not avro", headers)
+        .await;
+    let reply = h
+        .server
+        .courses()
+        .change_capacity(instructor.req(ChangeCapacityRequest {
+            command_id: new_id(),
+            course_id: first.clone(),
+            capacity: 42,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    h.wait_applied("catalog", "course-catalog", &first, reply.sequence as i64)
+        .await;
+    let (second, second_seq) = h.course(instructor, "After", false).await;
+    h.wait_applied("catalog", "course-catalog", &second, second_seq)
+        .await;
+    let capacity: i32 =
+        sqlx::query_scalar("SELECT capacity FROM catalog.courses WHERE course_id = $1::uuid")
+            .bind(&first)
+            .fetch_one(&h.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        capacity, 42,
+        "the event right after the poison on its partition"
+    );
+    assert_eq!(titles(&h).await, vec!["After", "Before"]);
+
+    let dlq = read_all(
+        &h.config.kafka_brokers,
+        &h.config.dlq(),
+        1,
+        Duration::from_secs(30),
+    );
+    assert_eq!(dlq.len(), 1, "one dead letter");
+    let letter = &dlq[0];
+    assert_eq!(letter.payload(), Some(&b"\x00garbage, not avro"[..]));
+    assert_eq!(letter.key(), Some(first.as_bytes()));
+    assert_eq!(header(letter, "event_id").as_deref(), Some("poison-1"));
+    assert_eq!(
+        header(letter, "dlq.projection").as_deref(),
+        Some("course-catalog")
+    );
+    assert_eq!(header(letter, "dlq.topic").as_deref(), Some(topic.as_str()));
+    assert!(header(letter, "dlq.partition")
+        .unwrap()
+        .parse::<i32>()
+        .is_ok());
+    assert!(header(letter, "dlq.offset").unwrap().parse::<i64>().is_ok());
+    assert!(
+        !header(letter, "dlq.error").unwrap_or_default().is_empty(),
+        "the error travels with it"
+    );
+
+    worker.stop().await;
+    h.stop().await;
+}
+
+/// The catalog, except that it fails on CourseCreated "Poison" while `broken`.
+struct FlakyCatalog {
+    broken: AtomicBool,
+}
+
+impl Projection for FlakyCatalog {
+    fn name(&self) -> &'static str {
+        CourseCatalogProjection.name()
+    }
+    fn schema(&self) -> &'static str {
+        CourseCatalogProjection.schema()
+    }
+    fn topics(&self) -> &'static [&'static str] {
+        CourseCatalogProjection.topics()
+    }
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        event: &DecodedEvent,
+        redis: &mut RedisEffects,
+    ) -> Result<(), ApplyError> {
+        if let LmsEvent::Course(CourseEvent::CourseCreated { title, .. }) = &event.event {
+            if title == "Poison" && self.broken.load(Ordering::SeqCst) {
+                return Err(ApplyError::Rejected("poisoned for the test".into()));
+            }
+        }
+        CourseCatalogProjection.apply(tx, event, redis).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_event_is_dead_lettered_then_redriven_exactly_once() {
+    let h = Harness::start().await;
+    let instructor = Caller::instructor();
+    let flaky = Arc::new(FlakyCatalog {
+        broken: AtomicBool::new(true),
+    });
+    let worker = h.start_worker(flaky.clone());
+    let (poison, _) = h.course(instructor, "Poison", false).await;
+    let (fine, fine_seq) = h.course(instructor, "Fine", false).await;
+    h.wait_applied("catalog", "course-catalog", &fine, fine_seq)
+        .await;
+    // The checkpoint moved past the poison record too.
+    eventually(Duration::from_secs(30), || async {
+        let covered: Option<i64> = sqlx::query_scalar(
+            "SELECT sum(next_offset)::bigint FROM catalog.checkpoints WHERE projection = 'course-catalog'",
+        )
+        .fetch_one(&h.db.pool)
+        .await
+        .unwrap();
+        covered == Some(2)
+    })
+    .await
+    .expect("checkpoint past both records");
+    assert_eq!(titles(&h).await, vec!["Fine"]);
+    assert_eq!(h.applied("catalog", "course-catalog", &poison).await, 0);
+    let dlq = read_all(
+        &h.config.kafka_brokers,
+        &h.config.dlq(),
+        1,
+        Duration::from_secs(30),
+    );
+    assert_eq!(dlq.len(), 1);
+    assert_eq!(
+        header(&dlq[0], "dlq.error").as_deref(),
+        Some("poisoned for the test")
+    );
+    assert_eq!(dlq[0].key(), Some(poison.as_bytes()));
+
+    // Still broken: the redrive fails it again and puts it back.
+    let report = redrive(flaky.clone(), &h.services).await.unwrap();
+    assert_eq!(
+        report,
+        RedriveReport {
+            failed: 1,
+            ..Default::default()
+        }
+    );
+
+    // Fixed: applied once; a second redrive finds nothing new.
+    flaky.broken.store(false, Ordering::SeqCst);
+    let report = redrive(flaky.clone(), &h.services).await.unwrap();
+    assert_eq!(
+        report,
+        RedriveReport {
+            applied: 1,
+            ..Default::default()
+        }
+    );
+    assert_eq!(titles(&h).await, vec!["Fine", "Poison"]);
+    assert_eq!(h.applied("catalog", "course-catalog", &poison).await, 1);
+    let report = redrive(flaky.clone(), &h.services).await.unwrap();
+    assert_eq!(report, RedriveReport::default());
+
+    // The same record applied once more through the transactional path: skipped.
+    let all = read_all(
+        &h.config.kafka_brokers,
+        &h.config.dlq(),
+        2,
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        all.len(),
+        2,
+        "the dead letter and the failed redrive's copy"
+    );
+    let event = RecordDecoder::new(&h.registry.url)
+        .decode(all[0].payload())
+        .await
+        .unwrap();
+    let outcome = h
+        .services
+        .applier(flaky.clone())
+        .apply_once(&event, None)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Skipped);
+    assert_eq!(titles(&h).await, vec!["Fine", "Poison"]);
+
+    worker.stop().await;
+    h.stop().await;
+}
