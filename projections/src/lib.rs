@@ -16,6 +16,7 @@ pub mod dlq;
 pub mod projection;
 pub mod redis_effects;
 pub mod redrive;
+pub mod roster;
 pub mod runner;
 pub mod telemetry;
 pub mod workers;

@@ -4,6 +4,7 @@
 use crate::billing::BillingProjection;
 use crate::course_catalog::CourseCatalogProjection;
 use crate::redrive::{redrive, RedriveReport};
+use crate::roster::RosterProjection;
 use crate::runner::{run_projection, Services};
 use crate::WorkerError;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// Every projection, in the order `run` starts them.
-pub const NAMES: &[&str] = &["course-catalog", "billing"];
+pub const NAMES: &[&str] = &["course-catalog", "roster", "billing"];
 
 /// Spawns the live worker of `name` into `set`; false if unknown.
 pub fn spawn(
@@ -29,6 +30,9 @@ pub fn spawn(
                 stop,
             ));
         }
+        "roster" => {
+            set.spawn(run_projection(Arc::new(RosterProjection), services, stop));
+        }
         "billing" => {
             set.spawn(run_projection(Arc::new(BillingProjection), services, stop));
         }
@@ -44,6 +48,7 @@ pub async fn redrive_by_name(
 ) -> Option<Result<RedriveReport, WorkerError>> {
     Some(match name {
         "course-catalog" => redrive(Arc::new(CourseCatalogProjection), services).await,
+        "roster" => redrive(Arc::new(RosterProjection), services).await,
         "billing" => redrive(Arc::new(BillingProjection), services).await,
         _ => return None,
     })
