@@ -228,8 +228,12 @@ impl<P: Projection> Worker<'_, P> {
             let next = match self.next.get(&key) {
                 Some(next) => *next,
                 None => {
-                    let next = self.resume_point(&key, message.offset()).await?;
+                    let (next, rewound) = self.resume_point(&key, message.offset()).await?;
                     self.next.insert(key.clone(), next);
+                    if rewound {
+                        // This record comes again after the earlier ones.
+                        continue;
+                    }
                     next
                 }
             };
@@ -252,25 +256,34 @@ impl<P: Projection> Worker<'_, P> {
         Ok(())
     }
 
-    /// The checkpoint of a newly held partition; seeks there if it is ahead.
-    async fn resume_point(&self, key: &(String, i32), offset: i64) -> Result<i64, WorkerError> {
+    /// The checkpoint of a newly held partition, and whether the consumer
+    /// was sent back to it (it was behind Kafka's committed offset, e.g.
+    /// after a rebuild reset it). Ahead of it, records are skipped up to it.
+    async fn resume_point(
+        &self,
+        key: &(String, i32),
+        offset: i64,
+    ) -> Result<(i64, bool), WorkerError> {
         let checkpoint =
             bookkeeping::next_offset(&self.services.pool, self.schema, self.name, &key.0, key.1)
                 .await?;
         let Some(next) = checkpoint else {
-            return Ok(0);
+            return Ok((0, false));
         };
-        tracing::info!(topic = %key.0, partition = key.1, next, "resuming from checkpoint");
-        if next > offset + 1 {
-            if let Err(error) =
-                self.consumer
-                    .seek(&key.0, key.1, Offset::Offset(next), Duration::from_secs(5))
-            {
-                // Records before it are skipped one by one instead.
-                tracing::debug!(%error, "seek to checkpoint failed");
+        tracing::info!(topic = %key.0, partition = key.1, next, offset, "resuming from checkpoint");
+        if next == offset {
+            return Ok((next, false));
+        }
+        match self
+            .consumer
+            .seek(&key.0, key.1, Offset::Offset(next), Duration::from_secs(5))
+        {
+            Ok(()) => Ok((next, next < offset)),
+            Err(error) => {
+                tracing::warn!(%error, "seek to checkpoint failed; reading on from Kafka's offset");
+                Ok((next, false))
             }
         }
-        Ok(next)
     }
 
     async fn handle(
