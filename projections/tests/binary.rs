@@ -1,0 +1,119 @@
+//! The `lms-projections` binary: `--print-settings`, `run` with metrics and a
+//! graceful SIGTERM, `redrive-dlq`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use harness::support::Caller;
+use harness::*;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn binary(h: &Harness, metrics_addr: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lms-projections"));
+    command
+        .env("LMS_DATABASE_URL", &h.config.database_url)
+        .env("LMS_REDIS_URL", &h.config.redis_url)
+        .env("LMS_REDIS_PREFIX", &h.config.redis_prefix)
+        .env("LMS_KAFKA_BROKERS", &h.config.kafka_brokers)
+        .env("LMS_SCHEMA_REGISTRY_URL", &h.config.schema_registry_url)
+        .env("LMS_TOPIC_PREFIX", &h.config.topic_prefix)
+        .env("LMS_METRICS_ADDR", metrics_addr)
+        .env("LMS_LOG", "warn");
+    command
+}
+
+async fn scrape(addr: &str) -> String {
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return String::new();
+    };
+    let request = format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut body = String::new();
+    let _ = stream.read_to_string(&mut body).await;
+    body
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "did not exit in {timeout:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn print_settings_lists_what_the_binary_reads() {
+    let output = Command::new(env!("CARGO_BIN_EXE_lms-projections"))
+        .arg("--print-settings")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let names = String::from_utf8(output.stdout).unwrap();
+    for name in [
+        "LMS_DATABASE_URL",
+        "LMS_REDIS_URL",
+        "LMS_REDIS_PREFIX",
+        "LMS_KAFKA_BROKERS",
+        "LMS_SCHEMA_REGISTRY_URL",
+        "LMS_TOPIC_PREFIX",
+        "LMS_DLQ_TOPIC",
+        "LMS_MAX_HANDLER_RETRIES",
+        "LMS_METRICS_ADDR",
+        "LMS_LOG",
+        "LMS_LOG_FORMAT",
+    ] {
+        assert!(names.lines().any(|l| l == name), "{name} missing");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_projects_exposes_metrics_and_stops_on_sigterm() {
+    let h = Harness::start().await;
+    let (course, seq) = h.course(Caller::instructor(), "Binary", true).await;
+    let metrics_addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().to_string()
+    };
+    let mut child = binary(&h, &metrics_addr)
+        .args(["run", "--projection", "course-catalog"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    h.wait_applied("catalog", "course-catalog", &course, seq)
+        .await;
+    let seen = eventually(Duration::from_secs(30), || async {
+        let body = scrape(&metrics_addr).await;
+        body.contains(&format!(
+            "lms_projection_applied_total{{projection=\"course-catalog\"}} {seq}"
+        )) && body.contains("lms_projection_lag{projection=\"course-catalog\"")
+    })
+    .await;
+    if seen.is_err() {
+        panic!("metrics: {}", scrape(&metrics_addr).await);
+    }
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert!(status.success(), "graceful exit, got {status:?}");
+
+    let output = binary(&h, "127.0.0.1:0")
+        .args(["redrive-dlq", "course-catalog"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("course-catalog: applied 0, skipped 0, failed again 0"),
+        "{stdout}"
+    );
+    h.stop().await;
+}
