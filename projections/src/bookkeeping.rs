@@ -74,3 +74,17 @@ pub async fn next_offset(
     .fetch_optional(pool)
     .await
 }
+
+/// Whether this projection has any checkpoint (false: it starts from the first offset).
+pub async fn has_checkpoints(
+    pool: &PgPool,
+    schema: &str,
+    projection: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT EXISTS (SELECT 1 FROM {schema}.checkpoints WHERE projection = $1)"
+    ))
+    .bind(projection)
+    .fetch_one(pool)
+    .await
+}

@@ -4,7 +4,7 @@
 
 use crate::projection::{ApplyError, Projection};
 use crate::redis_effects::RedisEffects;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use lms_domain::course::{Access, CourseEvent};
 use lms_schemas::{DecodedEvent, LmsEvent};
 use sqlx::PgConnection;
@@ -32,6 +32,10 @@ impl Projection for CourseCatalogProjection {
 
     fn topics(&self) -> &'static [&'static str] {
         &["lms.course.v1"]
+    }
+
+    fn warm_marker(&self) -> Option<&'static str> {
+        Some("catalog:warm")
     }
 
     async fn apply(
@@ -185,31 +189,23 @@ async fn apply_to_tables(
     Ok(())
 }
 
-/// The whole card from the row just written (absolute values: replaying it is harmless).
+/// The whole card from the row just written (absolute values: replaying it
+/// is harmless), complete as lms-query expects it (docs/read-models.md).
 async fn card(
     tx: &mut PgConnection,
     course_id: Uuid,
     redis: &mut RedisEffects,
 ) -> Result<(), ApplyError> {
-    type Row = (
-        String,
-        String,
-        i32,
-        i32,
-        String,
-        Option<i64>,
-        Option<String>,
-        String,
-        DateTime<Utc>,
-    );
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT title, status, capacity, seats_taken, access_kind, price_cents, plan, language, created_at
+    let row: Option<CardRow> = sqlx::query_as(
+        "SELECT title, description, status, capacity, seats_taken, access_kind, price_cents, plan,
+                language, array_to_string(instructor_ids, ',') AS instructor_ids, module_count, lesson_count,
+                created_at, updated_at
            FROM catalog.courses WHERE course_id = $1",
     )
     .bind(course_id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((title, status, capacity, seats, access, price, plan, language, created)) = row else {
+    let Some(row) = row else {
         return Err(ApplyError::Rejected(format!(
             "course {course_id} is not in the catalog (CourseCreated missing?)"
         )));
@@ -217,26 +213,56 @@ async fn card(
     let id = course_id.to_string();
     let key = redis.key(&format!("course:{id}"));
     let published = redis.key("courses:published");
-    redis.hset(
-        &key,
-        &[
-            ("title", title),
-            ("status", status.clone()),
-            ("capacity", capacity.to_string()),
-            ("seats_taken", seats.to_string()),
-            ("access", access),
-            (
-                "price_cents",
-                price.map(|p| p.to_string()).unwrap_or_default(),
-            ),
-            ("plan", plan.unwrap_or_default()),
-            ("language", language),
-        ],
-    );
-    if status == "published" {
-        redis.zadd(&published, created.timestamp_micros(), &id);
+    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let mut fields = vec![
+        ("title", row.title),
+        ("description", row.description),
+        ("status", row.status.clone()),
+        ("capacity", row.capacity.to_string()),
+        ("seats_taken", row.seats_taken.to_string()),
+        ("access", row.access_kind),
+        ("language", row.language),
+        ("instructor_ids", row.instructor_ids),
+        ("module_count", row.module_count.to_string()),
+        ("lesson_count", row.lesson_count.to_string()),
+        ("created_at", time(row.created_at)),
+        ("updated_at", time(row.updated_at)),
+    ];
+    let mut absent = Vec::new();
+    match row.price_cents {
+        Some(price) => fields.push(("price_cents", price.to_string())),
+        None => absent.push("price_cents"),
+    }
+    match row.plan {
+        Some(plan) => fields.push(("plan", plan)),
+        None => absent.push("plan"),
+    }
+    redis.hset(&key, &fields);
+    if !absent.is_empty() {
+        redis.hdel(&key, &absent);
+    }
+    if row.status == "published" {
+        redis.zadd(&published, row.created_at.timestamp_micros(), &id);
     } else {
         redis.zrem(&published, &id);
     }
     Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct CardRow {
+    title: String,
+    description: String,
+    status: String,
+    capacity: i32,
+    seats_taken: i32,
+    access_kind: String,
+    price_cents: Option<i64>,
+    plan: Option<String>,
+    language: String,
+    instructor_ids: String,
+    module_count: i32,
+    lesson_count: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }

@@ -58,6 +58,13 @@ pub trait Projection: Send + Sync + 'static {
     fn redis_seq_namespace(&self) -> Option<&'static str> {
         None
     }
+    /// A Redis key (under the prefix) set once a worker that started from
+    /// the first offset (no checkpoint yet) has caught up: from then on
+    /// Redis holds everything this projection applied (lms-query relies on
+    /// it; a flush removes it with the data).
+    fn warm_marker(&self) -> Option<&'static str> {
+        None
+    }
     /// Applies one event that this projection has not applied yet (the
     /// worker already checked `applied`). `tx` is the worker's transaction.
     fn apply(

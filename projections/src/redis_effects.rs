@@ -79,6 +79,12 @@ impl RedisEffects {
         ])
     }
 
+    pub fn hdel(&mut self, key: &str, fields: &[&str]) -> &mut Self {
+        let mut args = vec!["HDEL".to_string(), key.to_string()];
+        args.extend(fields.iter().map(|f| f.to_string()));
+        self.command(args)
+    }
+
     pub fn set(&mut self, key: &str, value: String) -> &mut Self {
         self.command(["SET".to_string(), key.into(), value])
     }

@@ -173,7 +173,13 @@ pub async fn run_projection<P: Projection>(
     consumer.subscribe(&names)?;
     tracing::info!(projection = name, topics = ?topics, "projection worker started");
     let applier = services.applier(projection.clone());
+    let fresh = !bookkeeping::has_checkpoints(&services.pool, projection.schema(), name).await?;
+    let warm = projection
+        .warm_marker()
+        .filter(|_| fresh)
+        .map(|marker| format!("{}:{marker}", config.redis_prefix));
     let worker = Worker {
+        warm,
         name,
         schema: projection.schema(),
         services: &services,
@@ -196,6 +202,8 @@ struct Worker<'a, P> {
     consumer: Arc<StreamConsumer<RebalanceFlag>>,
     /// Next offset per partition held (checkpoint, then what was applied).
     next: HashMap<(String, i32), i64>,
+    /// The warm marker to set once caught up (started from the first offset).
+    warm: Option<String>,
 }
 
 enum Handled {
@@ -346,26 +354,58 @@ impl<P: Projection> Worker<'_, P> {
         .await
     }
 
-    /// `lms_projection_lag` = high watermark − next offset, per held partition.
-    async fn report_lag(&self) {
-        let held: Vec<(String, i32, i64)> = self
-            .next
-            .iter()
-            .map(|((t, p), n)| (t.clone(), *p, *n))
-            .collect();
+    /// `lms_projection_lag` = high watermark − next offset, per held
+    /// partition; sets the warm marker once every assigned partition is caught up.
+    async fn report_lag(&mut self) {
+        let held: HashMap<(String, i32), i64> = self.next.clone();
+        let assigned: Vec<(String, i32)> = self
+            .consumer
+            .assignment()
+            .map(|tpl| {
+                tpl.elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let consumer = self.consumer.clone();
         let name = self.name;
-        let _ = tokio::task::spawn_blocking(move || {
-            for (topic, partition, next) in held {
-                if let Ok((_, high)) =
+        let caught_up = tokio::task::spawn_blocking(move || {
+            let mut caught_up = !assigned.is_empty();
+            for (topic, partition) in assigned {
+                let Ok((_, high)) =
                     consumer.fetch_watermarks(&topic, partition, Duration::from_secs(2))
-                {
+                else {
+                    caught_up = false;
+                    continue;
+                };
+                let next = held.get(&(topic.clone(), partition)).copied();
+                let lag = (high - next.unwrap_or(0)).max(0);
+                caught_up &= lag == 0;
+                if next.is_some() {
                     metrics::gauge!("lms_projection_lag", "projection" => name, "topic" => topic, "partition" => partition.to_string())
-                        .set((high - next).max(0) as f64);
+                        .set(lag as f64);
                 }
             }
+            caught_up
         })
-        .await;
+        .await
+        .unwrap_or(false);
+        if let (true, Some(marker)) = (caught_up, self.warm.as_ref()) {
+            let mut redis = self.services.redis.clone();
+            let set: Result<(), redis::RedisError> = redis::cmd("SET")
+                .arg(marker)
+                .arg("1")
+                .query_async(&mut redis)
+                .await;
+            match set {
+                Ok(()) => {
+                    tracing::info!(%marker, "caught up from the first offset; Redis is warm");
+                    self.warm = None;
+                }
+                Err(error) => tracing::warn!(%error, "cannot set the warm marker"),
+            }
+        }
     }
 
     /// Final synchronous commit of what was applied (graceful shutdown).

@@ -72,6 +72,22 @@ async fn commands_build_the_catalog_and_redelivered_records_change_nothing() {
     assert_eq!(card["status"], "published");
     assert_eq!(card["seats_taken"], "0");
     assert_eq!(card["access"], "free");
+    assert_eq!(card["description"], "about it");
+    assert_eq!(card["instructor_ids"], instructor.id.to_string());
+    assert_eq!(
+        (card["module_count"].as_str(), card["lesson_count"].as_str()),
+        ("1", "1")
+    );
+    assert!(card["created_at"].ends_with('Z') && card["updated_at"].len() == 27);
+    assert!(!card.contains_key("price_cents") && !card.contains_key("plan"));
+    // Started from the first offset and caught up: the catalog is warm.
+    eventually(Duration::from_secs(30), || {
+        let mut redis = redis.clone();
+        let key = format!("{prefix}:catalog:warm");
+        async move { redis.exists::<_, bool>(&key).await.unwrap() }
+    })
+    .await
+    .expect("warm marker");
     let listed: Vec<String> = redis
         .zrange(format!("{prefix}:courses:published"), 0, -1)
         .await
