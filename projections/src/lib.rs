@@ -18,6 +18,7 @@ pub mod redis_effects;
 pub mod redrive;
 pub mod roster;
 pub mod runner;
+pub mod student_dashboard;
 pub mod telemetry;
 pub mod workers;
 

@@ -6,13 +6,14 @@ use crate::course_catalog::CourseCatalogProjection;
 use crate::redrive::{redrive, RedriveReport};
 use crate::roster::RosterProjection;
 use crate::runner::{run_projection, Services};
+use crate::student_dashboard::StudentDashboardProjection;
 use crate::WorkerError;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// Every projection, in the order `run` starts them.
-pub const NAMES: &[&str] = &["course-catalog", "roster", "billing"];
+pub const NAMES: &[&str] = &["course-catalog", "roster", "student-dashboard", "billing"];
 
 /// Spawns the live worker of `name` into `set`; false if unknown.
 pub fn spawn(
@@ -33,6 +34,13 @@ pub fn spawn(
         "roster" => {
             set.spawn(run_projection(Arc::new(RosterProjection), services, stop));
         }
+        "student-dashboard" => {
+            set.spawn(run_projection(
+                Arc::new(StudentDashboardProjection),
+                services,
+                stop,
+            ));
+        }
         "billing" => {
             set.spawn(run_projection(Arc::new(BillingProjection), services, stop));
         }
@@ -49,6 +57,7 @@ pub async fn redrive_by_name(
     Some(match name {
         "course-catalog" => redrive(Arc::new(CourseCatalogProjection), services).await,
         "roster" => redrive(Arc::new(RosterProjection), services).await,
+        "student-dashboard" => redrive(Arc::new(StudentDashboardProjection), services).await,
         "billing" => redrive(Arc::new(BillingProjection), services).await,
         _ => return None,
     })

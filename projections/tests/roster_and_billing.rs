@@ -8,6 +8,7 @@ use harness::support::{new_id, Caller};
 use harness::*;
 use lms_projections::billing::BillingProjection;
 use lms_projections::roster::RosterProjection;
+use lms_projections::student_dashboard::StudentDashboardProjection;
 use lms_proto::command::v1::*;
 use redis::AsyncCommands;
 use std::sync::Arc;
@@ -144,6 +145,80 @@ async fn a_trial_then_an_activation_show_up_in_billing() {
         "student filled in on activation"
     );
     assert_eq!(invoices[0].1, 1999);
+
+    worker.stop().await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_follows_enrollments_and_course_changes() {
+    let h = Harness::start().await;
+    let worker = h.start_worker(Arc::new(StudentDashboardProjection));
+    let instructor = Caller::instructor();
+    // Course facts before the enrollment, a lesson after it.
+    let (course, _) = h.course(instructor, "Dashboards", true).await;
+    let student = Caller::student();
+    let enrollment = h
+        .server
+        .enrollments()
+        .enroll(student.req(EnrollRequest {
+            command_id: new_id(),
+            course_id: course.clone(),
+            student_id: student.id.to_string(),
+        }))
+        .await
+        .expect("enroll")
+        .into_inner()
+        .aggregate_id;
+    let module_id: String = sqlx::query_scalar(
+        "SELECT payload::jsonb -> 'ModuleAdded' ->> 'module_id' FROM events
+          WHERE aggregate_id = $1 AND event_type = 'ModuleAdded'",
+    )
+    .bind(&course)
+    .fetch_one(&h.db.pool)
+    .await
+    .unwrap();
+    let reply = h
+        .server
+        .courses()
+        .add_lesson(instructor.req(AddLessonRequest {
+            command_id: new_id(),
+            course_id: course.clone(),
+            module_id,
+            lesson_id: String::new(),
+            title: "Second".into(),
+        }))
+        .await
+        .expect("add lesson")
+        .into_inner();
+    h.wait_applied("dashboard", "student-dashboard", &enrollment, 1)
+        .await;
+    h.wait_applied(
+        "dashboard",
+        "student-dashboard",
+        &course,
+        reply.sequence as i64,
+    )
+    .await;
+    let row: (String, String, String, i32, i32) = sqlx::query_as(
+        "SELECT enrollment_id::text, course_title, status, lessons_completed, lessons_total
+           FROM dashboard.student_courses WHERE student_id = $1::uuid AND course_id = $2::uuid",
+    )
+    .bind(student.id.to_string())
+    .bind(&course)
+    .fetch_one(&h.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        row,
+        (
+            enrollment,
+            "Dashboards".to_string(),
+            "active".to_string(),
+            0,
+            2
+        )
+    );
 
     worker.stop().await;
     h.stop().await;

@@ -1,0 +1,118 @@
+//! `student-dashboard`: enrollment events → `dashboard.student_courses`,
+//! course events (title, lesson count) fanned out to every enrolled student.
+//!
+//! Course facts can arrive before any enrollment (another topic, no order
+//! between them), and the schema has no course table: they are kept in a
+//! template row per course with the nil student id (never a real student),
+//! which each new enrollment copies. A `dashboard.courses` table would be
+//! the cleaner home (to raise with the readmodels owner).
+
+use crate::projection::{ApplyError, Projection};
+use crate::redis_effects::RedisEffects;
+use lms_domain::course::CourseEvent;
+use lms_domain::enrollment::EnrollmentEvent;
+use lms_schemas::{DecodedEvent, LmsEvent};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub struct StudentDashboardProjection;
+
+impl Projection for StudentDashboardProjection {
+    fn name(&self) -> &'static str {
+        "student-dashboard"
+    }
+
+    fn schema(&self) -> &'static str {
+        "dashboard"
+    }
+
+    fn topics(&self) -> &'static [&'static str] {
+        &["lms.enrollment.v1", "lms.course.v1"]
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        event: &DecodedEvent,
+        _redis: &mut RedisEffects,
+    ) -> Result<(), ApplyError> {
+        let at = event.envelope.occurred_at;
+        let id = Uuid::parse_str(&event.envelope.aggregate_id)
+            .map_err(|e| ApplyError::Rejected(format!("aggregate id: {e}")))?;
+        match &event.event {
+            LmsEvent::Course(course_event) => {
+                let (set, title) = match course_event {
+                    CourseEvent::CourseCreated { title, .. }
+                    | CourseEvent::CourseDetailsUpdated { title, .. } => {
+                        ("course_title = $3", Some(title))
+                    }
+                    CourseEvent::LessonAdded { .. } => ("lessons_total = lessons_total + 1", None),
+                    _ => return Ok(()),
+                };
+                // The template row, then every row of the course (template included).
+                sqlx::query(
+                    "INSERT INTO dashboard.student_courses
+                         (student_id, course_id, enrollment_id, updated_at)
+                     VALUES ($2, $1, $2, $3)
+                     ON CONFLICT (student_id, course_id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(Uuid::nil())
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(&format!(
+                    "UPDATE dashboard.student_courses SET {set}, updated_at = $2 WHERE course_id = $1"
+                ))
+                .bind(id)
+                .bind(at)
+                .bind(title)
+                .execute(&mut *tx)
+                .await?;
+            }
+            LmsEvent::Enrollment(EnrollmentEvent::StudentEnrolled {
+                student_id,
+                course_id,
+                ..
+            }) => {
+                sqlx::query(
+                    "INSERT INTO dashboard.student_courses
+                         (student_id, course_id, enrollment_id, course_title, lessons_total, updated_at)
+                     SELECT $1, $2, $3,
+                            COALESCE(t.course_title, ''), COALESCE(t.lessons_total, 0), $4
+                       FROM (SELECT 1) one
+                       LEFT JOIN dashboard.student_courses t
+                              ON t.course_id = $2 AND t.student_id = '00000000-0000-0000-0000-000000000000'::uuid
+                     ON CONFLICT (student_id, course_id) DO UPDATE
+                        SET enrollment_id = EXCLUDED.enrollment_id, status = 'active',
+                            lessons_completed = 0, updated_at = EXCLUDED.updated_at",
+                )
+                .bind(student_id.0)
+                .bind(course_id.0)
+                .bind(id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            LmsEvent::Enrollment(enrollment_event) => {
+                let set = match enrollment_event {
+                    EnrollmentEvent::LessonCompleted { .. } => {
+                        "lessons_completed = lessons_completed + 1"
+                    }
+                    EnrollmentEvent::CourseCompleted => "status = 'completed'",
+                    EnrollmentEvent::EnrollmentWithdrawn { .. } => "status = 'withdrawn'",
+                    EnrollmentEvent::StudentEnrolled { .. } => return Ok(()),
+                };
+                sqlx::query(&format!(
+                    "UPDATE dashboard.student_courses SET {set}, updated_at = $2 WHERE enrollment_id = $1"
+                ))
+                .bind(id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            LmsEvent::Subscription(_) => {}
+        }
+        Ok(())
+    }
+}
