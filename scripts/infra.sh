@@ -6,6 +6,8 @@
 #   scripts/infra.sh down          stop only what this script started
 #   scripts/infra.sh status        one line per component; exit 1 if any is down
 #   scripts/infra.sh env           export lines: eval "$(scripts/infra.sh env)"
+#   scripts/infra.sh kafka-fresh   restart this tansu instance with no data
+#                                  (with LMS_TANSU_NAME/LMS_KAFKA_PORT: the test broker)
 #   scripts/infra.sh python-venv [REQ...] [-r FILE]
 #                                  make $LMS_HOME/venv, pip-install missing REQs,
 #                                  print the venv's python path
@@ -35,8 +37,12 @@ LOG_DIR="$LMS_HOME/logs"
 PID_DIR="$LMS_HOME/pids"
 PG_MARK="$PID_DIR/postgres.started"
 REDIS_PID="$PID_DIR/redis.pid"
-TANSU_PID="$PID_DIR/tansu.pid"
-TANSU_LOG="$LOG_DIR/tansu.log"
+# LMS_TANSU_NAME names a broker instance (data dir, pid, log): the test
+# command runs its own ("tansu-test", fresh each run) beside the dev one.
+TANSU_NAME="${LMS_TANSU_NAME:-tansu}"
+TANSU_DIR="$LMS_HOME/$TANSU_NAME"
+TANSU_PID="$PID_DIR/$TANSU_NAME.pid"
+TANSU_LOG="$LOG_DIR/$TANSU_NAME.log"
 
 [[ "$KAFKA_PORT" =~ ^[0-9]+$ ]] || lms_die "LMS_KAFKA_PORT must be a number"
 [[ "$REDIS_PORT" =~ ^[0-9]+$ ]] || lms_die "LMS_REDIS_PORT must be a number"
@@ -283,7 +289,7 @@ tansu_up() {
       tansu_install
       bin=$(tansu_bin)
     fi
-    mkdir -p "$LMS_HOME/tansu" "$LOG_DIR" "$PID_DIR"
+    mkdir -p "$TANSU_DIR" "$LOG_DIR" "$PID_DIR"
     if lms_pid_alive "$TANSU_PID" tansu; then
       lms_die "tansu: pid $(<"$TANSU_PID") is alive but $KAFKA_HOST:$KAFKA_PORT is closed; run '$0 down' first"
     fi
@@ -292,7 +298,7 @@ tansu_up() {
     # .env file it loads; the OTLP exporter stays off.
     printf '\n==== %s start: %s\n' "$(date -Is)" "$url" >>"$TANSU_LOG"
     (
-      cd "$LMS_HOME/tansu"
+      cd "$TANSU_DIR"
       exec 9>&- # don't hold the infra.lock
       exec env -u OTEL_EXPORTER_OTLP_ENDPOINT -u SCHEMA_REGISTRY \
         "$bin" broker \
@@ -420,9 +426,19 @@ usage() {
   awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
 }
 
+# A broker with no data: stops this instance (if ours) and wipes its dir.
+cmd_kafka_fresh() {
+  mkdir -p "$LOG_DIR" "$PID_DIR"
+  take_lock 3600
+  tansu_down
+  rm -rf "$TANSU_DIR"
+  tansu_up
+}
+
 case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
+  kafka-fresh) cmd_kafka_fresh ;;
   status) cmd_status ;;
   env) cmd_env ;;
   python-venv)

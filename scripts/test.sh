@@ -31,6 +31,12 @@ cargo --version
 step "infrastructure"
 scripts/infra.sh up
 eval "$(scripts/infra.sh env)"
+# Tests get a broker of their own, empty each run: every test creates topics
+# under a unique prefix, and tansu can't delete topics safely, so reusing one
+# broker would pile them up run after run.
+export LMS_TANSU_NAME=tansu-test LMS_KAFKA_PORT=19092
+scripts/infra.sh kafka-fresh
+export LMS_KAFKA_BROKERS=127.0.0.1:19092
 # Python peers for the interop tests (confluent-kafka, fastavro).
 LMS_PYTHON="$(scripts/infra.sh python-venv -r scripts/python-requirements.txt)"
 export LMS_PYTHON

@@ -46,7 +46,14 @@ async fn wait_for_empty_outbox(db: &TestDb, timeout: Duration) {
         if left == 0 {
             return;
         }
-        assert!(Instant::now() < deadline, "{left} events still unpublished");
+        if Instant::now() >= deadline {
+            let errors: Vec<(i64, i32, Option<String>)> =
+                sqlx::query_as("SELECT position, attempts, last_error FROM outbox WHERE published_at IS NULL LIMIT 3")
+                    .fetch_all(&db.pool)
+                    .await
+                    .unwrap();
+            panic!("{left} events still unpublished, e.g. {errors:?}");
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -125,11 +132,21 @@ async fn assert_topics_match_store(db: &TestDb, consumed: &[Consumed]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_written_while_the_broker_is_down_arrive_in_order_when_it_is_back() {
+    lms_commands::telemetry::init_tracing("warn,lms_commands=debug,rdkafka=info", "text");
     let db = TestDb::create().await;
     let registry = Registry::start(&db).await;
     let mut broker = PrivateBroker::start().await;
     let server = TestServer::start(&db).await;
-    let config = relay_config(&db, &broker.brokers(), &registry);
+    let config = RelayConfig {
+        // tansu 0.6.0 (sqlite) panics on an idempotent producer that
+        // outlives a broker restart ("more or less than one row" in
+        // idempotent_message_check) and then serves nothing; Apache Kafka
+        // answers such a producer properly. So this restart test runs the
+        // relay's ordered, non-idempotent mode; the SIGKILL test below keeps
+        // idempotence on.
+        producer_idempotence: false,
+        ..relay_config(&db, &broker.brokers(), &registry)
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let relay_pool = db.pool.clone();
     let relay_config = config.clone();
@@ -144,7 +161,7 @@ async fn events_written_while_the_broker_is_down_arrive_in_order_when_it_is_back
     let first = course_with_modules(&server, instructor, 2).await;
     wait_for_empty_outbox(&db, Duration::from_secs(30)).await;
 
-    broker.kill();
+    broker.stop();
     // Commands keep working with the broker down: they only touch Postgres.
     let second = course_with_modules(&server, instructor, 20).await;
     let _ = course_with_modules(&server, instructor, 5).await;
@@ -256,7 +273,14 @@ async fn a_relay_killed_mid_stream_loses_nothing_and_keeps_order() {
         Duration::from_secs(60),
     )
     .await;
-    assert!(consumed.len() >= 2_000);
+    let distinct: HashSet<&str> = consumed.iter().map(|c| c.event_id.as_str()).collect();
+    assert_eq!(
+        distinct.len(),
+        2_000,
+        "distinct events read back ({} records, prefix {})",
+        consumed.len(),
+        config.topic_prefix
+    );
     eprintln!(
         "read {} records for 2000 events (the rest are re-sends after the kill)",
         consumed.len()

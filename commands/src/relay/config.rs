@@ -22,6 +22,10 @@ pub struct RelayConfig {
     pub poll_interval_ms: u64,
     /// How long the producer keeps retrying one message before reporting failure.
     pub delivery_timeout_ms: u64,
+    /// Kafka's idempotent producer (broker-side dedupe of retries). Off only
+    /// for brokers that mishandle it; order is then kept with one request in
+    /// flight per connection.
+    pub producer_idempotence: bool,
     /// Advisory-lock key electing the single active relay.
     pub leader_lock_key: i64,
     pub metrics_addr: String,
@@ -42,6 +46,7 @@ impl Default for RelayConfig {
             batch_size: 500,
             poll_interval_ms: 500,
             delivery_timeout_ms: 10_000,
+            producer_idempotence: true,
             leader_lock_key: 0x6c6d_735f_7265_6c61, // "lms_rela"
             metrics_addr: "127.0.0.1:9102".into(),
             log_format: "text".into(),

@@ -32,6 +32,9 @@ pub enum RelayError {
     LeadershipLost(String),
 }
 
+/// Failed batches in a row after which the producer is replaced.
+const RECREATE_AFTER_FAILURES: u32 = 3;
+
 /// Runs the relay until `shutdown` resolves.
 pub async fn run(
     config: &RelayConfig,
@@ -89,11 +92,17 @@ pub async fn run(
         if outcome.failed > 0 {
             // A fatal error (e.g. the idempotent producer's state lost in a
             // broker restart) leaves the producer unusable: start a new one.
+            failures = failures.saturating_add(1);
+            // A producer can also stay wedged without a fatal error (its
+            // idempotence state stuck after a broker restart): after a few
+            // failed batches in a row, start afresh as well.
             if let Some(fatal) = publisher.fatal_error() {
                 tracing::warn!(%fatal, "producer failed fatally; recreating it");
                 publisher = Publisher::new(config)?;
+            } else if failures.is_multiple_of(RECREATE_AFTER_FAILURES) {
+                tracing::warn!(failures, "batches keep failing; recreating the producer");
+                publisher = Publisher::new(config)?;
             }
-            failures = failures.saturating_add(1);
             let delay = Duration::from_millis(100 * 2u64.pow(failures.min(6)));
             tracing::warn!(
                 failed = outcome.failed,

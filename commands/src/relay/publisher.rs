@@ -24,14 +24,23 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn new(config: &RelayConfig) -> Result<Self, RelayError> {
-        let producer: FutureProducer = ClientConfig::new()
+        let mut client = ClientConfig::new();
+        client
             .set("bootstrap.servers", &config.kafka_brokers)
-            // Idempotent producer: broker-side dedupe of retries, order kept per partition.
-            .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("message.timeout.ms", config.delivery_timeout_ms.to_string())
-            .set("linger.ms", "5")
-            .create()?;
+            .set("linger.ms", "5");
+        if config.producer_idempotence {
+            // Broker-side dedupe of retries; order kept per partition.
+            client.set("enable.idempotence", "true");
+        } else {
+            // Without idempotence, retries could reorder unless one request
+            // is in flight at a time.
+            client
+                .set("enable.idempotence", "false")
+                .set("max.in.flight.requests.per.connection", "1");
+        }
+        let producer: FutureProducer = client.create()?;
         Ok(Self {
             producer,
             encoder: AvroEncoder::new(SrSettings::new(config.schema_registry_url.clone())),
