@@ -58,6 +58,16 @@ async fn wait_for_empty_outbox(db: &TestDb, timeout: Duration) {
     }
 }
 
+/// A child process killed when the test ends, also when it fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Creates a course, then adds modules to it: `1 + modules` commands, one event each.
 async fn course_with_modules(server: &TestServer, instructor: Caller, modules: usize) -> String {
     let mut courses = server.courses();
@@ -209,19 +219,21 @@ async fn a_relay_killed_mid_stream_loses_nothing_and_keeps_order() {
     let server = TestServer::start(&db).await;
     let config = relay_config(&db, &shared_brokers(), &registry);
     let spawn_relay = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_lms-relay"))
-            .env("LMS_DATABASE_URL", &config.database_url)
-            .env("LMS_KAFKA_BROKERS", &config.kafka_brokers)
-            .env("LMS_SCHEMA_REGISTRY_URL", &config.schema_registry_url)
-            .env("LMS_TOPIC_PREFIX", &config.topic_prefix)
-            .env("LMS_TOPIC_PARTITIONS", "3")
-            .env("LMS_POLL_INTERVAL_MS", "100")
-            .env("LMS_METRICS_ADDR", "127.0.0.1:0")
-            .env("LMS_BATCH_SIZE", "100")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start lms-relay")
+        KillOnDrop(
+            std::process::Command::new(env!("CARGO_BIN_EXE_lms-relay"))
+                .env("LMS_DATABASE_URL", &config.database_url)
+                .env("LMS_KAFKA_BROKERS", &config.kafka_brokers)
+                .env("LMS_SCHEMA_REGISTRY_URL", &config.schema_registry_url)
+                .env("LMS_TOPIC_PREFIX", &config.topic_prefix)
+                .env("LMS_TOPIC_PARTITIONS", "3")
+                .env("LMS_POLL_INTERVAL_MS", "100")
+                .env("LMS_METRICS_ADDR", "127.0.0.1:0")
+                .env("LMS_BATCH_SIZE", "100")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start lms-relay"),
+        )
     };
     let mut relay = spawn_relay();
 
@@ -253,8 +265,8 @@ async fn a_relay_killed_mid_stream_loses_nothing_and_keeps_order() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let written_at_kill = db.total_events().await;
-        relay.kill().expect("SIGKILL relay");
-        relay.wait().expect("reap relay");
+        relay.0.kill().expect("SIGKILL relay");
+        relay.0.wait().expect("reap relay");
         assert!(written_at_kill < 2_000, "the kill must land mid-stream");
         tokio::time::sleep(Duration::from_millis(300)).await;
         spawn_relay()
@@ -287,8 +299,8 @@ async fn a_relay_killed_mid_stream_loses_nothing_and_keeps_order() {
     );
     assert_topics_match_store(&db, &consumed).await;
 
-    relay.kill().expect("stop relay");
-    let _ = relay.wait();
+    relay.0.kill().expect("stop relay");
+    let _ = relay.0.wait();
     server.stop().await;
     db.drop_database().await;
 }
