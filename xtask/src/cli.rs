@@ -1,23 +1,28 @@
-//! The command line: global options, `demo`, `health`, and one subcommand
-//! per `lms.command.v1` RPC (fields passed to the server as given, so its
-//! validation can be explored too).
+//! The command line: global options, `demo`, `health`, one subcommand per
+//! `lms.command.v1` RPC and one per `lms.query.v1` RPC (fields passed to the
+//! server as given, so its validation can be explored too).
 
+use crate::query;
 use crate::rpc::{new_command_id, Command, Role};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use lms_proto::command::v1 as pb;
+use lms_proto::query::v1::MinPosition;
 use pb::course_access::Kind;
 use uuid::Uuid;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "xtask",
-    about = "Client for the LMS command service (lms.command.v1)",
+    about = "Client for the LMS command service (lms.command.v1) and query service (lms.query.v1)",
     after_help = "Examples:\n  \
         xtask health --wait 30\n  \
         xtask demo\n  \
         xtask --role instructor --actor <uuid> create-course --title 'Rust 101' --capacity 2\n  \
         xtask --role student --actor <uuid> enroll --course <uuid>\n  \
-        xtask events --max 20"
+        xtask events --max 20\n  \
+        xtask list-courses --status published\n  \
+        xtask get-course <uuid> --min-aggregate <uuid> --min-sequence 8\n  \
+        xtask --endpoint http://127.0.0.1:50052 health"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -36,6 +41,11 @@ pub struct GlobalArgs {
         default_value = "http://127.0.0.1:50051"
     )]
     pub endpoint: String,
+    /// gRPC endpoint of lms-query [default: http://127.0.0.1:50052]. When
+    /// given, `demo` fails if it cannot reach it; by default, `demo` skips
+    /// its read-back when nothing listens there.
+    #[arg(long, global = true, env = "LMS_QUERY_ENDPOINT", value_name = "URL")]
+    pub query_endpoint: Option<String>,
     /// Caller id (x-actor-id); a fresh UUIDv7 when absent.
     #[arg(long, global = true, value_name = "UUID")]
     pub actor: Option<Uuid>,
@@ -48,7 +58,7 @@ pub struct GlobalArgs {
     /// Correlation id (x-correlation-id); the server generates one when absent.
     #[arg(long, global = true)]
     pub correlation_id: Option<String>,
-    /// Print replies (and events) as JSON lines.
+    /// Print replies, query answers (and events) as JSON lines.
     #[arg(long, global = true)]
     pub json: bool,
 }
@@ -63,6 +73,17 @@ pub enum Cmd {
     Events(EventsArgs),
     #[command(flatten)]
     Rpc(RpcCmd),
+    #[command(flatten)]
+    Query(QueryCmd),
+}
+
+impl GlobalArgs {
+    /// `--query-endpoint`, or the default.
+    pub fn query_endpoint(&self) -> &str {
+        self.query_endpoint
+            .as_deref()
+            .unwrap_or(query::DEFAULT_ENDPOINT)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +133,92 @@ pub struct EventsArgs {
     /// Stop when no record arrived for this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 3.0)]
     pub idle_timeout: f64,
+}
+
+/// Read your writes: every query can wait for a command reply's position.
+#[derive(Debug, Args)]
+pub struct MinPositionArgs {
+    /// Answer only once the read model has applied this aggregate (a command
+    /// reply's aggregate_id) up to --min-sequence; UNAVAILABLE otherwise.
+    #[arg(long, value_name = "ID", requires = "min_sequence")]
+    pub min_aggregate: Option<String>,
+    /// The command reply's sequence (with --min-aggregate).
+    #[arg(long, value_name = "N", requires = "min_aggregate")]
+    pub min_sequence: Option<u64>,
+}
+
+impl MinPositionArgs {
+    pub fn position(self) -> Option<MinPosition> {
+        match (self.min_aggregate, self.min_sequence) {
+            (Some(aggregate_id), Some(sequence)) => Some(MinPosition {
+                aggregate_id,
+                sequence,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// One subcommand per `lms.query.v1` RPC, sent to `--query-endpoint`. Ids
+/// are strings sent as-is (the server validates).
+#[derive(Debug, Subcommand)]
+pub enum QueryCmd {
+    /// CourseQueries/GetCourse.
+    GetCourse {
+        course_id: String,
+        #[command(flatten)]
+        at: MinPositionArgs,
+    },
+    /// CourseQueries/ListCourses (newest first).
+    ListCourses {
+        /// draft, published or archived.
+        #[arg(long)]
+        status: Option<String>,
+        /// An instructor's courses.
+        #[arg(long, value_name = "UUID")]
+        instructor: Option<String>,
+        /// Case-insensitive substring of the title.
+        #[arg(long, value_name = "TEXT")]
+        title_contains: Option<String>,
+        /// 1 to 100; 0 means the server's default (20).
+        #[arg(long, default_value_t = 0)]
+        page_size: u32,
+        /// next_page_token of the previous page (same filters).
+        #[arg(long)]
+        page_token: Option<String>,
+        #[command(flatten)]
+        at: MinPositionArgs,
+    },
+    /// CourseQueries/GetRoster: a course's enrollments in enrollment order.
+    Roster {
+        course_id: String,
+        #[command(flatten)]
+        at: MinPositionArgs,
+    },
+    /// StudentQueries/GetStudentDashboard: a student's courses and progress.
+    Dashboard {
+        student_id: String,
+        #[command(flatten)]
+        at: MinPositionArgs,
+    },
+    /// BillingQueries/GetSubscription.
+    Subscription {
+        student_id: String,
+        #[command(flatten)]
+        at: MinPositionArgs,
+    },
+    /// BillingQueries/ListInvoices (newest first).
+    Invoices {
+        student_id: String,
+        /// 1 to 100; 0 means the server's default (20).
+        #[arg(long, default_value_t = 0)]
+        page_size: u32,
+        /// next_page_token of the previous page.
+        #[arg(long)]
+        page_token: Option<String>,
+        #[command(flatten)]
+        at: MinPositionArgs,
+    },
 }
 
 /// The idempotency key every command carries.
@@ -575,6 +682,59 @@ mod tests {
             panic!("not an rpc subcommand");
         };
         assert_eq!(rpc.into_command(Uuid::nil()).command_id(), "k1");
+        Ok(())
+    }
+
+    #[test]
+    fn queries_take_a_read_your_writes_position() -> Result<(), clap::Error> {
+        let cli = parse(&[
+            "get-course",
+            "c1",
+            "--min-aggregate",
+            "c1",
+            "--min-sequence",
+            "8",
+            "--query-endpoint",
+            "http://q:1",
+        ])?;
+        assert_eq!(cli.global.query_endpoint(), "http://q:1");
+        let Cmd::Query(QueryCmd::GetCourse { course_id, at }) = cli.command else {
+            panic!("not get-course");
+        };
+        assert_eq!(course_id, "c1");
+        assert_eq!(
+            at.position(),
+            Some(MinPosition {
+                aggregate_id: "c1".into(),
+                sequence: 8
+            })
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_position_needs_both_halves() {
+        assert!(parse(&["roster", "c1", "--min-aggregate", "c1"]).is_err());
+        assert!(parse(&["dashboard", "s1", "--min-sequence", "3"]).is_err());
+    }
+
+    #[test]
+    fn list_courses_filters_are_optional() -> Result<(), clap::Error> {
+        let cli = parse(&["list-courses", "--status", "published"])?;
+        let Cmd::Query(QueryCmd::ListCourses {
+            status,
+            instructor,
+            page_size,
+            at,
+            ..
+        }) = cli.command
+        else {
+            panic!("not list-courses");
+        };
+        assert_eq!(status.as_deref(), Some("published"));
+        assert_eq!(instructor, None);
+        assert_eq!(page_size, 0);
+        assert_eq!(at.position(), None);
         Ok(())
     }
 }

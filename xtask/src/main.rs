@@ -1,18 +1,24 @@
-//! `xtask`: a small client for the LMS command service, since grpcurl is not
-//! at hand everywhere. `demo` runs the scripted walk-through, `health` checks
-//! (or waits for) the server, one subcommand per RPC explores the API, and
+//! `xtask`: a small client for the LMS command and query services, since
+//! grpcurl is not at hand everywhere. `demo` runs the scripted walk-through
+//! and reads its data back through the query service, `health` checks (or
+//! waits for) a server, one subcommand per RPC explores the APIs, and
 //! `events` reads back what lms-relay published to Kafka.
 
+mod answers;
 mod cli;
 mod demo;
 mod events;
 mod health;
 mod output;
+mod query;
 mod rpc;
 
+use answers::Answer;
 use clap::Parser;
-use cli::{Cli, Cmd, GlobalArgs, RpcCmd};
+use cli::{Cli, Cmd, GlobalArgs, QueryCmd, RpcCmd};
+use lms_proto::query::v1 as qpb;
 use output::Output;
+use query::{QueryConnection, QueryRequest};
 use rpc::{CallContext, Connection, Failure, Identity};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -35,6 +41,7 @@ async fn main() -> ExitCode {
         }
         Cmd::Events(args) => events::run(&args, cli.global.json).await,
         Cmd::Rpc(command) => run_rpc(&cli.global, command, out).await,
+        Cmd::Query(query) => run_query(&cli.global, query, out).await,
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -71,7 +78,92 @@ async fn run_rpc(global: &GlobalArgs, command: RpcCmd, out: Output) -> anyhow::R
     }
 }
 
-/// The demo under one correlation id, so its events can be found together.
+/// One query; `Ok(false)` when the server refused it (already printed).
+async fn run_query(global: &GlobalArgs, query: QueryCmd, out: Output) -> anyhow::Result<bool> {
+    let conn = QueryConnection::connect(global.query_endpoint()).await?;
+    match query {
+        QueryCmd::GetCourse { course_id, at } => {
+            let request = qpb::GetCourseRequest {
+                course_id,
+                min_position: at.position(),
+            };
+            ask(&conn, request, out).await
+        }
+        QueryCmd::ListCourses {
+            status,
+            instructor,
+            title_contains,
+            page_size,
+            page_token,
+            at,
+        } => {
+            let request = qpb::ListCoursesRequest {
+                status: status.unwrap_or_default(),
+                instructor_id: instructor.unwrap_or_default(),
+                title_contains: title_contains.unwrap_or_default(),
+                page_size,
+                page_token: page_token.unwrap_or_default(),
+                min_position: at.position(),
+            };
+            ask(&conn, request, out).await
+        }
+        QueryCmd::Roster { course_id, at } => {
+            let request = qpb::GetRosterRequest {
+                course_id,
+                min_position: at.position(),
+            };
+            ask(&conn, request, out).await
+        }
+        QueryCmd::Dashboard { student_id, at } => {
+            let request = qpb::GetStudentDashboardRequest {
+                student_id,
+                min_position: at.position(),
+            };
+            ask(&conn, request, out).await
+        }
+        QueryCmd::Subscription { student_id, at } => {
+            let request = qpb::GetSubscriptionRequest {
+                student_id,
+                min_position: at.position(),
+            };
+            ask(&conn, request, out).await
+        }
+        QueryCmd::Invoices {
+            student_id,
+            page_size,
+            page_token,
+            at,
+        } => {
+            let request = qpb::ListInvoicesRequest {
+                student_id,
+                page_size,
+                page_token: page_token.unwrap_or_default(),
+                min_position: at.position(),
+            };
+            ask(&conn, request, out).await
+        }
+    }
+}
+
+async fn ask<R>(conn: &QueryConnection, request: R, out: Output) -> anyhow::Result<bool>
+where
+    R: QueryRequest,
+    R::Response: Answer,
+{
+    match conn.ask(request).await {
+        Ok(answer) => {
+            out.answer(R::RPC, &answer);
+            Ok(true)
+        }
+        Err(status) => {
+            out.query_failure(R::RPC, &Failure::from(&status));
+            Ok(false)
+        }
+    }
+}
+
+/// The demo under one correlation id, so its events can be found together;
+/// then its data read back through the query service when one is reachable.
 async fn run_demo(global: &GlobalArgs, out: Output) -> anyhow::Result<bool> {
     let correlation_id = global
         .correlation_id
@@ -79,11 +171,25 @@ async fn run_demo(global: &GlobalArgs, out: Output) -> anyhow::Result<bool> {
         .unwrap_or_else(|| Uuid::now_v7().to_string());
     let context = call_context(global, Some(correlation_id.clone()));
     let conn = Connection::connect(&global.endpoint, context).await?;
+    let queries = match &global.query_endpoint {
+        // Asked for explicitly: it must answer.
+        Some(endpoint) => Some(QueryConnection::connect(endpoint).await?),
+        None => match QueryConnection::connect(query::DEFAULT_ENDPOINT).await {
+            Ok(queries) => Some(queries),
+            Err(e) => {
+                out.note(&format!(
+                    "no query service ({e:#}): the demo will not read its data back \
+                     (start lms-query, or pass --query-endpoint)\n"
+                ));
+                None
+            }
+        },
+    };
     out.note(&format!(
         "demo against {} (correlation id {correlation_id})\n",
         global.endpoint
     ));
-    demo::run(&conn, out).await?;
+    demo::run(&conn, queries.as_ref(), out).await?;
     out.note("\ndemo passed");
     Ok(true)
 }

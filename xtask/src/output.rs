@@ -1,7 +1,8 @@
 //! What the user sees: aligned text for people, or one JSON object per line
-//! (`--json`) for scripts. Replies go to stdout; refusals of a single RPC go
-//! to stderr as text, or to stdout as JSON.
+//! (`--json`) for scripts. Replies and query answers go to stdout; refusals
+//! of a single RPC go to stderr as text, or to stdout as JSON.
 
+use crate::answers::Answer;
 use crate::rpc::{Command, Failure, Identity};
 use lms_proto::command::v1::CommandReply;
 use serde_json::{json, Value};
@@ -178,6 +179,60 @@ impl Output {
         println!("ids:");
         for (name, id) in ids {
             println!("  {name:<width$}  {id}");
+        }
+    }
+
+    /// A single query's answer.
+    pub fn answer(&self, rpc: &str, answer: &dyn Answer) {
+        if self.json {
+            let mut value = answer.json();
+            if let Value::Object(fields) = &mut value {
+                fields.insert("query".into(), rpc.into());
+                fields.insert("ok".into(), true.into());
+            }
+            Self::line(&value);
+            return;
+        }
+        for line in answer.lines() {
+            println!("{line}");
+        }
+    }
+
+    /// A single query's refusal or error.
+    pub fn query_failure(&self, rpc: &str, failure: &Failure) {
+        if self.json {
+            let mut value = failure_json(failure);
+            if let Value::Object(fields) = &mut value {
+                fields.insert("query".into(), rpc.into());
+                fields.insert("ok".into(), false.into());
+            }
+            Self::line(&value);
+            return;
+        }
+        eprintln!("{rpc} failed: {}: {}", failure.code_name(), failure.message);
+        for detail in failure_details(failure) {
+            eprintln!("  {detail}");
+        }
+    }
+
+    /// The demo's read-back of one query: a title, then the answer indented.
+    pub fn read_back(&self, title: &str, rpc: &str, answer: &dyn Answer) {
+        if self.json {
+            Self::line(&json!({ "read": title, "query": rpc, "answer": answer.json() }));
+            return;
+        }
+        println!("{title}");
+        for line in answer.lines() {
+            println!("    {line}");
+        }
+    }
+
+    /// A check the demo made on what it read back.
+    pub fn check(&self, what: &str) {
+        if self.json {
+            Self::line(&json!({ "check": what, "ok": true }));
+        } else {
+            println!("  ✓ {what}");
         }
     }
 
