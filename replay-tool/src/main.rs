@@ -1,0 +1,91 @@
+//! `lms-replay`: the replay CLI over the event store (docs/replay.md).
+//! Parses arguments, connects, runs one subcommand, maps errors to exit codes.
+
+use clap::{Parser, Subcommand};
+use lms_replay::export::{self, ExportArgs};
+use lms_replay::history::{self, HistoryArgs};
+use lms_replay::output::Output;
+use lms_replay::state::{self, StateArgs};
+use lms_replay::store::{self, DEFAULT_BATCH_SIZE};
+use lms_replay::{exit, Config, ReplayError};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "lms-replay",
+    version,
+    about = "Reads the LMS event store: an aggregate's history, its state at a point in time, exports",
+    after_help = "Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 not found, \
+                  4 database unreachable or not an event store, 5 a stored event this build \
+                  cannot read, 6 output not writable. See docs/replay.md."
+)]
+struct Cli {
+    /// Print the environment variables read, one per line, and exit.
+    #[arg(long)]
+    print_settings: bool,
+    /// Postgres URL of the event store [env: LMS_DATABASE_URL; default: the local `lms` database].
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Rows read per query (keyset pages on position / sequence).
+    #[arg(long, global = true, default_value_t = DEFAULT_BATCH_SIZE,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    batch_size: u32,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+// rebuild <projection> and verify <projection> join here, each in its module.
+#[derive(Subcommand)]
+enum Command {
+    /// Every event of one aggregate, in order, with who, when and why.
+    History(HistoryArgs),
+    /// The aggregate's state at a time or sequence, folded by the domain code.
+    State(StateArgs),
+    /// Events in position order as JSON Lines or an Avro container file.
+    Export(ExportArgs),
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.print_settings {
+        for name in Config::settings() {
+            println!("{name}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let Some(command) = cli.command.as_ref() else {
+        eprintln!("lms-replay: a command is needed: history | state | export (see --help)");
+        return ExitCode::from(exit::USAGE);
+    };
+    match run(&cli, command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lms-replay: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn run(cli: &Cli, command: &Command) -> Result<(), ReplayError> {
+    let database_url = match &cli.database_url {
+        Some(url) => url.clone(),
+        None => Config::load()?.database_url,
+    };
+    let mut connection = store::connect(&database_url).await?;
+    match command {
+        Command::History(args) => {
+            let mut out = Output::stdout();
+            history::run(&mut connection, args, cli.batch_size, &mut out).await?;
+            out.finish()
+        }
+        Command::State(args) => {
+            let mut out = Output::stdout();
+            state::run(&mut connection, args, cli.batch_size, &mut out).await?;
+            out.finish()
+        }
+        Command::Export(args) => export::run(&mut connection, args, cli.batch_size)
+            .await
+            .map(|_| ()),
+    }
+}
