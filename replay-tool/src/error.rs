@@ -60,6 +60,11 @@ impl ReplayError {
         }
     }
 
+    /// The output is a pipe whose reader has gone.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, ReplayError::Output { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+    }
+
     /// A query failed; a missing `events` table gets its own message.
     pub fn database(doing: &'static str, source: sqlx::Error) -> ReplayError {
         let undefined_table = matches!(

@@ -61,7 +61,11 @@ async fn main() -> ExitCode {
     match run(&cli, command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lms-replay: {e}");
+            // A reader that stopped early (`| head`) is not worth a message,
+            // as with tools that die of SIGPIPE; the exit code still says it.
+            if !e.is_broken_pipe() {
+                eprintln!("lms-replay: {e}");
+            }
             ExitCode::from(e.exit_code())
         }
     }

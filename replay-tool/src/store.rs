@@ -9,7 +9,8 @@ use crate::config::redact;
 use crate::error::EventRef;
 use crate::ReplayError;
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{json, Value as Json};
+use serde::Serialize;
+use serde_json::Value as Json;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
 use std::time::Duration;
@@ -47,19 +48,19 @@ impl EventRow {
 
     /// The row verbatim as one JSON document: every column, payload and
     /// metadata as stored (JSON Lines export, `history --json`).
-    pub fn to_document(&self) -> Json {
-        json!({
-            "position": self.position,
-            "aggregate_type": self.aggregate_type,
-            "aggregate_id": self.aggregate_id,
-            "sequence": self.sequence,
-            "event_type": self.event_type,
-            "event_version": self.event_version,
-            "event_id": self.event_id,
-            "recorded_at": timestamp(&self.recorded_at),
-            "metadata": self.metadata,
-            "payload": self.payload,
-        })
+    pub fn to_document(&self) -> EventDocument<'_> {
+        EventDocument {
+            position: self.position,
+            aggregate_type: &self.aggregate_type,
+            aggregate_id: &self.aggregate_id,
+            sequence: self.sequence,
+            event_type: &self.event_type,
+            event_version: &self.event_version,
+            event_id: self.event_id,
+            recorded_at: timestamp(&self.recorded_at),
+            metadata: &self.metadata,
+            payload: &self.payload,
+        }
     }
 
     /// What the row says about itself in an error.
@@ -89,6 +90,21 @@ impl EventRow {
             metadata: &self.metadata,
         }
     }
+}
+
+/// One event as a JSON document, columns in table order (docs/replay.md).
+#[derive(Debug, Serialize)]
+pub struct EventDocument<'a> {
+    pub position: i64,
+    pub aggregate_type: &'a str,
+    pub aggregate_id: &'a str,
+    pub sequence: i64,
+    pub event_type: &'a str,
+    pub event_version: &'a str,
+    pub event_id: Uuid,
+    pub recorded_at: String,
+    pub metadata: &'a Json,
+    pub payload: &'a Json,
 }
 
 /// RFC 3339, UTC, microseconds (what Postgres keeps).

@@ -313,6 +313,23 @@ async fn jsonl_export_is_the_event_store_verbatim_in_position_order() {
     assert_eq!(old["event_version"], "1");
     assert!(old["payload"]["CourseCreated"].get("language").is_none());
 
+    // A reader that has gone (`| head`): exit 6, without a message.
+    let mut child = std::process::Command::new(binary())
+        .args(["export", "--format", "jsonl"])
+        .env("LMS_DATABASE_URL", &db.url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let gone = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    assert_eq!(gone.status.code(), Some(6));
+    assert!(
+        gone.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&gone.stderr)
+    );
+
     // An output that cannot be created: exit 6, nothing left behind.
     let run = replay(
         &db,
