@@ -18,6 +18,8 @@ pub mod exit {
     pub const BAD_EVENT: u8 = 5;
     /// The output (stdout or `--output`) cannot be written.
     pub const OUTPUT: u8 = 6;
+    /// Stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -75,8 +75,11 @@ pub async fn run(
             )));
         }
     }
-    let mut types = args.types.clone();
-    types.dedup();
+    // Catalog order, each once, however they were given.
+    let types: Vec<AggregateType> = AggregateType::ALL
+        .into_iter()
+        .filter(|t| args.types.contains(t))
+        .collect();
     let filter = EventFilter {
         aggregate_types: types.iter().map(|t| t.as_str().to_string()).collect(),
         from: args.from,

@@ -17,7 +17,7 @@ use std::process::ExitCode;
     about = "Reads the LMS event store: an aggregate's history, its state at a point in time, exports",
     after_help = "Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 not found, \
                   4 database unreachable or not an event store, 5 a stored event this build \
-                  cannot read, 6 output not writable. See docs/replay.md."
+                  cannot read, 6 output not writable, 130 interrupted. See docs/replay.md."
 )]
 struct Cli {
     /// Print the environment variables read, one per line, and exit.
@@ -58,7 +58,15 @@ async fn main() -> ExitCode {
         eprintln!("lms-replay: a command is needed: history | state | export (see --help)");
         return ExitCode::from(exit::USAGE);
     };
-    match run(&cli, command).await {
+    let outcome = tokio::select! {
+        outcome = run(&cli, command) => outcome,
+        signal = interrupted() => {
+            // `run` is dropped here, and with it a half-written --output file.
+            eprintln!("lms-replay: stopped by {signal}");
+            return ExitCode::from(exit::INTERRUPTED);
+        }
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // A reader that stopped early (`| head`) is not worth a message,
@@ -91,5 +99,21 @@ async fn run(cli: &Cli, command: &Command) -> Result<(), ReplayError> {
         Command::Export(args) => export::run(&mut connection, args, cli.batch_size)
             .await
             .map(|_| ()),
+    }
+}
+
+/// The first of Ctrl-C and SIGTERM (a Job being deleted).
+async fn interrupted() -> &'static str {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term => "SIGTERM",
     }
 }

@@ -473,3 +473,57 @@ async fn export_filters_by_aggregate_type_and_recorded_time() {
     server.stop().await;
     db.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_export_exits_130_and_leaves_no_file_behind() {
+    let db = TestDb::create().await;
+    // Enough events (made by SQL, they need not be meaningful) that an export
+    // in pages of 5 is still running when the signal comes.
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata, event_id)
+         SELECT 'Course', gen_random_uuid()::text, 1, 'CoursePublished', '1',
+                '\"CoursePublished\"', '{}', gen_random_uuid()
+           FROM generate_series(1, 50000)",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let dir = temp_dir();
+    let file = dir.join("big.jsonl");
+    let partial = dir.join("big.jsonl.partial");
+    let child = std::process::Command::new(binary())
+        .args(["export", "--format", "jsonl", "--batch-size", "5", "-o"])
+        .arg(&file)
+        .env("LMS_DATABASE_URL", &db.url)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !partial.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the export never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stderr}");
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("lms-replay: stopped by SIGTERM"),
+        "{stderr}"
+    );
+    assert!(!partial.exists(), "the partial file is removed");
+    assert!(!file.exists(), "no file claims to be a complete export");
+
+    std::fs::remove_dir_all(&dir).ok();
+    db.drop_database().await;
+}
