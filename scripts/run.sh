@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The run command: brings up the infrastructure, builds and starts the
-# services (schema registry, command service, outbox relay), loads a small
-# demo data set through the gRPC API, shows the events on Kafka, and prints
-# where to look. Stays in the foreground (Ctrl-C stops the services) unless
-# --detach is given.
+# services (schema registry, command service, outbox relay, query service,
+# projection workers), loads a small demo data set through the gRPC command
+# API and reads it back through the query API, shows the events on Kafka,
+# and prints where to look. Stays in the foreground (Ctrl-C stops the
+# services) unless --detach is given.
 #
 #   scripts/run.sh            run in the foreground
 #   scripts/run.sh --detach   leave the services running in the background
@@ -19,7 +20,11 @@ GRPC_ADDR=127.0.0.1:50051
 COMMANDS_METRICS=127.0.0.1:9101
 RELAY_METRICS=127.0.0.1:9102
 REGISTRY_ADDR=127.0.0.1:8081
-SERVICES=(lms-relay lms-commands lms-schema-registry)
+QUERY_ADDR=127.0.0.1:50052
+QUERY_METRICS=127.0.0.1:9103
+PROJECTIONS_METRICS=127.0.0.1:9104
+# Stopped in this order: the read side first, the registry last.
+SERVICES=(lms-projections lms-query lms-relay lms-commands lms-schema-registry)
 mkdir -p "$PID_DIR" "$LOG_DIR"
 
 stop_services() {
@@ -36,11 +41,18 @@ stop_services() {
   done
 }
 
-# start NAME [ENV=VALUE...]: runs target/debug/NAME in the background.
+# start NAME [ENV=VALUE...] [-- ARG...]: runs target/debug/NAME in the background.
 start() {
-  local name=$1
+  local name=$1 vars=()
   shift
-  env "$@" nohup "target/debug/$name" >"$LOG_DIR/$name.log" 2>&1 &
+  while (($#)) && [[ "$1" != -- ]]; do
+    vars+=("$1")
+    shift
+  done
+  if [[ "${1:-}" == -- ]]; then
+    shift
+  fi
+  env "${vars[@]}" nohup "target/debug/$name" "$@" >"$LOG_DIR/$name.log" 2>&1 &
   echo $! >"$PID_DIR/$name.pid"
 }
 
@@ -71,7 +83,7 @@ scripts/infra.sh up
 eval "$(scripts/infra.sh env)"
 
 echo "==> build"
-cargo build --locked -p lms-commands -p lms-schema-registry -p xtask
+cargo build --locked -p lms-commands -p lms-schema-registry -p lms-readmodels -p lms-projections -p xtask
 
 echo "==> services"
 stop_services
@@ -81,9 +93,20 @@ start lms-commands LMS_GRPC_ADDR="$GRPC_ADDR" LMS_METRICS_ADDR="$COMMANDS_METRIC
 ready lms-commands target/debug/xtask --endpoint "http://$GRPC_ADDR" health
 start lms-relay LMS_METRICS_ADDR="$RELAY_METRICS" LMS_SCHEMA_REGISTRY_URL="http://$REGISTRY_ADDR"
 ready lms-relay lms_port_open 127.0.0.1 "${RELAY_METRICS##*:}"
+# lms-query migrates the read models before it serves, so it goes first.
+start lms-query LMS_GRPC_ADDR="$QUERY_ADDR" LMS_METRICS_ADDR="$QUERY_METRICS"
+ready lms-query target/debug/xtask --endpoint "http://$QUERY_ADDR" health
+start lms-projections LMS_METRICS_ADDR="$PROJECTIONS_METRICS" \
+  LMS_SCHEMA_REGISTRY_URL="http://$REGISTRY_ADDR" -- run
+ready lms-projections lms_port_open 127.0.0.1 "${PROJECTIONS_METRICS##*:}"
 
 echo "==> demo data"
-target/debug/xtask --endpoint "http://$GRPC_ADDR" demo
+# The demo ends by reading its data back through lms-query. The projection
+# workers need a while (~20 s on tansu) to join their consumer groups: the
+# demo's queries wait for the command replies' positions and, while the
+# server answers UNAVAILABLE (READ_MODEL_BEHIND), ask again after the
+# RetryInfo delay, for at most 60 s.
+target/debug/xtask --endpoint "http://$GRPC_ADDR" --query-endpoint "http://$QUERY_ADDR" demo
 
 echo "==> outbox"
 # The relay publishes asynchronously: wait until the outbox is drained.
@@ -98,10 +121,15 @@ cat <<EOT
 
 The LMS is running.
   gRPC commands     $GRPC_ADDR   (lms.command.v1; reflection and grpc.health.v1 enabled)
+  gRPC queries      $QUERY_ADDR   (lms.query.v1, lms-query; reflection and grpc.health.v1 enabled)
+  projections       lms-projections: course-catalog, roster, student-dashboard, billing
+                    (consumer groups lms.projection.<name>, dead letters on lms.dlq.v1)
   schema registry   http://$REGISTRY_ADDR   (Confluent API: /subjects, /schemas/ids/{id}, /config)
   Kafka (tansu)     $LMS_KAFKA_BROKERS   topics lms.course.v1, lms.enrollment.v1, lms.subscription.v1
-  metrics           http://$COMMANDS_METRICS/metrics (commands), http://$RELAY_METRICS/metrics (relay)
+  metrics           http://$COMMANDS_METRICS/metrics (commands), http://$RELAY_METRICS/metrics (relay),
+                    http://$QUERY_METRICS/metrics (queries), http://$PROJECTIONS_METRICS/metrics (projections)
   event store       $LMS_DATABASE_URL   (tables events, outbox, command_log)
+  read models       same database, schemas catalog, roster, dashboard, billing; Redis $LMS_REDIS_URL (keys lms:*)
   logs              $LOG_DIR/
 
 Try it (our bundled client; grpcurl works too, through reflection):
@@ -111,6 +139,8 @@ Try it (our bundled client; grpcurl works too, through reflection):
       -d '{"command_id":"demo-1","title":"T","instructor_ids":["0190b5b4-0000-7000-8000-000000000001"],"capacity":3}' \\
       $GRPC_ADDR lms.command.v1.CourseCommands/CreateCourse
   target/debug/xtask events            # every record on the topics, decoded (--json for all fields)
+  target/debug/xtask list-courses --status published      # the query API, lms.query.v1 on $QUERY_ADDR
+  target/debug/xtask get-course <course id from the demo>  # also roster, dashboard, subscription, invoices
   psql $LMS_DATABASE_URL -c 'select position, aggregate_type, event_type, sequence from events order by position'
 EOT
 
