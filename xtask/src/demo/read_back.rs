@@ -82,7 +82,7 @@ impl Reader<'_> {
         self.same(&format!("{label} capacity"), got.capacity, course.capacity)?;
         self.same(
             &format!(
-                "{label} seats taken = {} enrollments − {} withdrawals",
+                "{label} seats taken = {} enrolled − {} withdrew",
                 course.enrolled, course.withdrawn
             ),
             u64::from(got.seats_taken),
