@@ -18,6 +18,9 @@ pub enum Outcome {
     Applied,
     /// Already applied (a redelivery or an older event of the aggregate).
     Skipped,
+    /// The checkpoint table is behind this record (a rebuild swapped in an
+    /// older position): nothing was written; read again from this offset.
+    Rewound(i64),
 }
 
 #[derive(Clone)]
@@ -26,6 +29,8 @@ pub struct Applier<P> {
     pub pool: PgPool,
     pub redis: ConnectionManager,
     pub redis_prefix: String,
+    /// Where the tables are: the projection's schema (live).
+    pub schema: String,
 }
 
 impl<P: Projection> Applier<P> {
@@ -39,9 +44,27 @@ impl<P: Projection> Applier<P> {
         let p = &*self.projection;
         let envelope = &event.envelope;
         let mut tx = self.pool.begin().await?;
+        if let Some(position) = checkpoint {
+            let table = bookkeeping::lock_checkpoint(
+                &mut tx,
+                &self.schema,
+                p.name(),
+                &position.topic,
+                position.partition,
+            )
+            .await?;
+            match (table, position.expected_next) {
+                (Some(next), _) if next > position.offset => return Ok(Outcome::Skipped),
+                (Some(next), Some(expected)) if next < expected => {
+                    return Ok(Outcome::Rewound(next))
+                }
+                // Equal, or a gap in the offsets: this record is next.
+                _ => {}
+            }
+        }
         let claimed = bookkeeping::claim(
             &mut tx,
-            p.schema(),
+            &self.schema,
             p.name(),
             &envelope.aggregate_type,
             &envelope.aggregate_id,
@@ -50,10 +73,10 @@ impl<P: Projection> Applier<P> {
         .await?;
         let mut effects = RedisEffects::new(&self.redis_prefix);
         if claimed {
-            p.apply(&mut tx, event, &mut effects).await?;
+            p.apply(&mut tx, &self.schema, event, &mut effects).await?;
         }
         if let Some(position) = checkpoint {
-            bookkeeping::advance(&mut tx, p.schema(), p.name(), position).await?;
+            bookkeeping::advance(&mut tx, &self.schema, p.name(), position).await?;
         }
         if !effects.is_empty() {
             let key = seq_key(
@@ -108,7 +131,7 @@ impl<P: Projection> Applier<P> {
     pub async fn skip_record(&self, position: &KafkaPosition) -> Result<(), sqlx::Error> {
         let p = &*self.projection;
         let mut tx = self.pool.begin().await?;
-        bookkeeping::advance(&mut tx, p.schema(), p.name(), position).await?;
+        bookkeeping::advance(&mut tx, &self.schema, p.name(), position).await?;
         tx.commit().await
     }
 }

@@ -26,6 +26,7 @@ impl Projection for BillingProjection {
     async fn apply(
         &self,
         tx: &mut PgConnection,
+        schema: &str,
         event: &DecodedEvent,
         _redis: &mut RedisEffects,
     ) -> Result<(), ApplyError> {
@@ -37,7 +38,7 @@ impl Projection for BillingProjection {
         let at = event.envelope.occurred_at;
         let set_status = |set: &str| {
             format!(
-                "UPDATE billing.subscriptions SET {set}, updated_at = $2 WHERE subscription_id = $1"
+                "UPDATE {schema}.subscriptions SET {set}, updated_at = $2 WHERE subscription_id = $1"
             )
         };
         match subscription_event {
@@ -47,12 +48,12 @@ impl Projection for BillingProjection {
                 trial_ends_at,
                 ..
             } => {
-                sqlx::query(
-                    "INSERT INTO billing.subscriptions
+                sqlx::query(&format!(
+                    "INSERT INTO {schema}.subscriptions
                          (subscription_id, student_id, plan, status, trial_ends_at, updated_at)
                      VALUES ($1, $2, $3, 'trialing', $4, $5)
-                     ON CONFLICT (subscription_id) DO NOTHING",
-                )
+                     ON CONFLICT (subscription_id) DO NOTHING"
+                ))
                 .bind(id)
                 .bind(student_id.0)
                 .bind(plan.code())
@@ -72,13 +73,14 @@ impl Projection for BillingProjection {
                 // The first invoice comes before SubscriptionActivated: the
                 // student is filled in from the subscription once it is known.
                 sqlx::query(
-                    "INSERT INTO billing.invoices (invoice_id, subscription_id, student_id, amount_cents,
+                    &format!(
+"INSERT INTO {schema}.invoices (invoice_id, subscription_id, student_id, amount_cents,
                          currency, period_start, period_end, payment_reference, issued_at)
                      VALUES ($1, $2,
-                             COALESCE((SELECT student_id FROM billing.subscriptions WHERE subscription_id = $2),
+                             COALESCE((SELECT student_id FROM {schema}.subscriptions WHERE subscription_id = $2),
                                       '00000000-0000-0000-0000-000000000000'::uuid),
                              $3, $4, $5, $6, $7, $8)
-                     ON CONFLICT (invoice_id) DO NOTHING",
+                     ON CONFLICT (invoice_id) DO NOTHING"),
                 )
                 .bind(invoice_id.0)
                 .bind(id)
@@ -97,15 +99,15 @@ impl Projection for BillingProjection {
                 period_end,
                 ..
             } => {
-                sqlx::query(
-                    "INSERT INTO billing.subscriptions
+                sqlx::query(&format!(
+                    "INSERT INTO {schema}.subscriptions
                          (subscription_id, student_id, plan, status, current_period_end, updated_at)
                      VALUES ($1, $2, $3, 'active', $4, $5)
                      ON CONFLICT (subscription_id) DO UPDATE
                         SET plan = EXCLUDED.plan, status = 'active',
                             current_period_end = EXCLUDED.current_period_end,
-                            updated_at = EXCLUDED.updated_at",
-                )
+                            updated_at = EXCLUDED.updated_at"
+                ))
                 .bind(id)
                 .bind(student_id.0)
                 .bind(plan.code())
@@ -114,8 +116,9 @@ impl Projection for BillingProjection {
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
-                    "UPDATE billing.invoices SET student_id = $2
-                      WHERE subscription_id = $1 AND student_id = '00000000-0000-0000-0000-000000000000'::uuid",
+                    &format!(
+"UPDATE {schema}.invoices SET student_id = $2
+                      WHERE subscription_id = $1 AND student_id = '00000000-0000-0000-0000-000000000000'::uuid"),
                 )
                 .bind(id)
                 .bind(student_id.0)

@@ -56,9 +56,11 @@ pub async fn advance(
     Ok(())
 }
 
-/// The next offset to read for a partition, if this projection has a checkpoint.
-pub async fn next_offset(
-    pool: &PgPool,
+/// Locks the checkpoint row of a partition for this transaction and returns
+/// its next offset (None: never checkpointed). Serialises two workers that
+/// briefly both hold a partition during a rebalance, and shows a rewind.
+pub async fn lock_checkpoint(
+    tx: &mut PgConnection,
     schema: &str,
     projection: &str,
     topic: &str,
@@ -66,12 +68,27 @@ pub async fn next_offset(
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(&format!(
         "SELECT next_offset::bigint FROM {schema}.checkpoints
-          WHERE projection = $1 AND topic = $2 AND partition = $3::int"
+          WHERE projection = $1 AND topic = $2 AND partition = $3::int
+            FOR UPDATE"
     ))
     .bind(projection)
     .bind(topic)
     .bind(partition)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
+    .await
+}
+
+/// Every checkpoint of a projection: (topic, partition) → next offset.
+pub async fn checkpoints(
+    conn: &mut PgConnection,
+    schema: &str,
+    projection: &str,
+) -> Result<Vec<(String, i32, i64)>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT topic, partition, next_offset::bigint FROM {schema}.checkpoints WHERE projection = $1"
+    ))
+    .bind(projection)
+    .fetch_all(&mut *conn)
     .await
 }
 

@@ -27,6 +27,14 @@ pub struct Config {
     pub topic_replication: i32,
     /// Attempts after the first before a failing event goes to the DLQ.
     pub max_handler_retries: u32,
+    /// Consumer-group session timeout: how soon a crashed worker's
+    /// partitions move to the others (Kafka's 45 s default; shorter ones
+    /// expired healthy members of a loaded 2-core test machine on tansu).
+    pub kafka_session_timeout_ms: u32,
+    /// How long a worker holding no partition waits, while nobody consumes
+    /// its projection's backlog, before it rejoins the group (a coordinator
+    /// that lost the group leader can leave every member with nothing).
+    pub idle_rejoin_after_ms: u64,
     /// Prometheus `/metrics` listen address.
     pub metrics_addr: String,
     /// `text` or `json` logs.
@@ -48,6 +56,8 @@ impl Default for Config {
             dlq_topic: "lms.dlq.v1".into(),
             topic_replication: 1,
             max_handler_retries: 3,
+            kafka_session_timeout_ms: 45_000,
+            idle_rejoin_after_ms: 30_000,
             metrics_addr: "127.0.0.1:9104".into(),
             log_format: "text".into(),
             log: "info".into(),

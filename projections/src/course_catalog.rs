@@ -1,4 +1,5 @@
-//! `course-catalog`: course events → `catalog.courses` / `catalog.lessons`,
+//! `course-catalog`: course events → `catalog.courses` / `catalog.modules` /
+//! `catalog.lessons`,
 //! and the Redis course card `<prefix>:course:<id>` plus the
 //! `<prefix>:courses:published` sorted set (score = created_at micros).
 
@@ -41,6 +42,7 @@ impl Projection for CourseCatalogProjection {
     async fn apply(
         &self,
         tx: &mut PgConnection,
+        schema: &str,
         event: &DecodedEvent,
         redis: &mut RedisEffects,
     ) -> Result<(), ApplyError> {
@@ -50,19 +52,20 @@ impl Projection for CourseCatalogProjection {
         let course_id = Uuid::parse_str(&event.envelope.aggregate_id)
             .map_err(|e| ApplyError::Rejected(format!("course id: {e}")))?;
         let at = event.envelope.occurred_at;
-        apply_to_tables(tx, course_id, at, course_event).await?;
-        card(tx, course_id, redis).await
+        apply_to_tables(tx, schema, course_id, at, course_event).await?;
+        card(tx, schema, course_id, redis).await
     }
 }
 
 async fn apply_to_tables(
     tx: &mut PgConnection,
+    schema: &str,
     course_id: Uuid,
     at: DateTime<Utc>,
     event: &CourseEvent,
 ) -> Result<(), ApplyError> {
     let update = |set: &str| {
-        format!("UPDATE catalog.courses SET {set}, updated_at = $2 WHERE course_id = $1")
+        format!("UPDATE {schema}.courses SET {set}, updated_at = $2 WHERE course_id = $1")
     };
     match event {
         CourseEvent::CourseCreated {
@@ -76,12 +79,11 @@ async fn apply_to_tables(
         } => {
             let (kind, price, plan) = access_columns(access);
             let instructors: Vec<Uuid> = instructors.iter().map(|i| i.0).collect();
-            sqlx::query(
-                "INSERT INTO catalog.courses (course_id, title, description, capacity, access_kind,
+            sqlx::query(&format!(
+"INSERT INTO {schema}.courses (course_id, title, description, capacity, access_kind,
                      price_cents, plan, language, instructor_ids, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
-                 ON CONFLICT (course_id) DO NOTHING",
-            )
+                 ON CONFLICT (course_id) DO NOTHING"))
             .bind(course_id)
             .bind(title)
             .bind(description)
@@ -114,7 +116,18 @@ async fn apply_to_tables(
             .execute(&mut *tx)
             .await?;
         }
-        CourseEvent::ModuleAdded { .. } => {
+        CourseEvent::ModuleAdded { module_id, title } => {
+            sqlx::query(&format!(
+                "INSERT INTO {schema}.modules (module_id, course_id, title, position, created_at)
+                 SELECT $1, $2, $3, (SELECT count(*)::int FROM {schema}.modules WHERE course_id = $2), $4
+                 ON CONFLICT (module_id) DO NOTHING"
+            ))
+            .bind(module_id.0)
+            .bind(course_id)
+            .bind(title)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query(&update("module_count = module_count + 1"))
                 .bind(course_id)
                 .bind(at)
@@ -126,17 +139,14 @@ async fn apply_to_tables(
             lesson_id,
             title,
         } => {
-            // The module's title is only known from earlier lessons of it
-            // (the schema has no modules table).
-            sqlx::query(
-                "INSERT INTO catalog.lessons (lesson_id, course_id, module_id, module_title, title, position)
+            sqlx::query(&format!(
+                "INSERT INTO {schema}.lessons (lesson_id, course_id, module_id, module_title, title, position)
                  SELECT $1, $2, $3,
-                        COALESCE((SELECT module_title FROM catalog.lessons
-                                   WHERE module_id = $3 AND module_title <> '' LIMIT 1), ''),
+                        COALESCE((SELECT title FROM {schema}.modules WHERE module_id = $3), ''),
                         $4,
-                        (SELECT count(*)::int FROM catalog.lessons WHERE module_id = $3)
-                 ON CONFLICT (lesson_id) DO NOTHING",
-            )
+                        (SELECT count(*)::int FROM {schema}.lessons WHERE module_id = $3)
+                 ON CONFLICT (lesson_id) DO NOTHING"
+            ))
             .bind(lesson_id.0)
             .bind(course_id)
             .bind(module_id.0)
@@ -193,14 +203,16 @@ async fn apply_to_tables(
 /// is harmless), complete as lms-query expects it (docs/read-models.md).
 async fn card(
     tx: &mut PgConnection,
+    schema: &str,
     course_id: Uuid,
     redis: &mut RedisEffects,
 ) -> Result<(), ApplyError> {
     let row: Option<CardRow> = sqlx::query_as(
-        "SELECT title, description, status, capacity, seats_taken, access_kind, price_cents, plan,
+        &format!(
+"SELECT title, description, status, capacity, seats_taken, access_kind, price_cents, plan,
                 language, array_to_string(instructor_ids, ',') AS instructor_ids, module_count, lesson_count,
                 created_at, updated_at
-           FROM catalog.courses WHERE course_id = $1",
+           FROM {schema}.courses WHERE course_id = $1"),
     )
     .bind(course_id)
     .fetch_optional(&mut *tx)

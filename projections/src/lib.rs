@@ -5,6 +5,7 @@
 //! - [`runner`]: the live worker (consumer group, checkpoints, DLQ, metrics).
 //! - [`apply`]: the transactional apply path (dedupe + handler + checkpoint).
 //! - [`redrive`]: re-applies a projection's dead letters.
+//! - [`rebuild`]: rebuilds a read model from the event store (shadow + swap), verifies one.
 
 pub mod apply;
 pub mod billing;
@@ -14,6 +15,7 @@ pub mod course_catalog;
 pub mod decode;
 pub mod dlq;
 pub mod projection;
+pub mod rebuild;
 pub mod redis_effects;
 pub mod redrive;
 pub mod roster;

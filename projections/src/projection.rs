@@ -13,6 +13,10 @@ pub struct KafkaPosition {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
+    /// The next offset this worker expects for the partition (what it last
+    /// checkpointed), when it knows: a checkpoint below it was moved back.
+    /// Offsets may have gaps, so the record's own offset cannot tell.
+    pub expected_next: Option<i64>,
 }
 
 /// Why a handler could not apply an event. Every error is retried (bounded,
@@ -66,10 +70,13 @@ pub trait Projection: Send + Sync + 'static {
         None
     }
     /// Applies one event that this projection has not applied yet (the
-    /// worker already checked `applied`). `tx` is the worker's transaction.
+    /// worker already checked `applied`). `tx` is the worker's transaction;
+    /// `schema` is where the tables are: [`Self::schema`] for the live
+    /// worker, a shadow schema for a rebuild.
     fn apply(
         &self,
         tx: &mut PgConnection,
+        schema: &str,
         event: &DecodedEvent,
         redis: &mut RedisEffects,
     ) -> impl Future<Output = Result<(), ApplyError>> + Send;

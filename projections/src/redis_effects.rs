@@ -106,6 +106,24 @@ impl RedisEffects {
         self.command(["ZREM".to_string(), key.into(), member.into()])
     }
 
+    /// Queues [`Self::apply_if_newer`] on a pipeline (a rebuild's batch);
+    /// the script must be loaded first ([`Self::load_script`]).
+    pub fn pipeline(&self, pipe: &mut redis::Pipeline, seq_key: &str, sequence: i64) {
+        let commands = serde_json::to_string(&self.commands).unwrap_or_else(|_| "[]".into());
+        let mut invocation = script().key(seq_key);
+        invocation.arg(sequence).arg(commands);
+        pipe.invoke_script(&invocation).ignore();
+    }
+
+    /// Loads the script so pipelined invocations (EVALSHA) find it.
+    pub async fn load_script(redis: &mut ConnectionManager) -> Result<(), redis::RedisError> {
+        script()
+            .prepare_invoke()
+            .load_async(redis)
+            .await
+            .map(|_| ())
+    }
+
     /// Runs the commands if `sequence` is newer than `seq_key`'s value; true if applied.
     pub async fn apply_if_newer(
         &self,

@@ -97,7 +97,8 @@ pub async fn redrive<P: Projection>(
                             report.applied += 1;
                             None
                         }
-                        Ok(Outcome::Skipped) => {
+                        // Rewound needs a checkpoint; redrive passes none.
+                        Ok(Outcome::Skipped | Outcome::Rewound(_)) => {
                             report.skipped += 1;
                             None
                         }

@@ -33,6 +33,7 @@ impl Projection for RosterProjection {
     async fn apply(
         &self,
         tx: &mut PgConnection,
+        schema: &str,
         event: &DecodedEvent,
         redis: &mut RedisEffects,
     ) -> Result<(), ApplyError> {
@@ -52,7 +53,7 @@ impl Projection for RosterProjection {
                     .map_err(|e| ApplyError::Rejected(format!("enrollment id: {e}")))?;
                 let update = |set: &str| {
                     format!(
-                        "UPDATE roster.enrollments SET {set}, updated_at = $2 WHERE enrollment_id = $1"
+                        "UPDATE {schema}.enrollments SET {set}, updated_at = $2 WHERE enrollment_id = $1"
                     )
                 };
                 let query = match enrollment_event {
@@ -61,12 +62,12 @@ impl Projection for RosterProjection {
                         course_id,
                         ..
                     } => {
-                        sqlx::query(
-                            "INSERT INTO roster.enrollments
+                        sqlx::query(&format!(
+                            "INSERT INTO {schema}.enrollments
                                  (enrollment_id, course_id, student_id, enrolled_at, updated_at)
                              VALUES ($1, $2, $3, $4, $4)
-                             ON CONFLICT (enrollment_id) DO NOTHING",
-                        )
+                             ON CONFLICT (enrollment_id) DO NOTHING"
+                        ))
                         .bind(id)
                         .bind(course_id.0)
                         .bind(student_id.0)

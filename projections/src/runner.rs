@@ -10,16 +10,14 @@ use crate::projection::{KafkaPosition, Projection};
 use crate::{bookkeeping, WorkerError};
 use lms_schemas::DecodedEvent;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use redis::aio::ConnectionManager;
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -49,23 +47,160 @@ impl Services {
 
     pub fn applier<P: Projection>(&self, projection: Arc<P>) -> Applier<P> {
         Applier {
-            projection,
+            projection: projection.clone(),
             pool: self.pool.clone(),
             redis: self.redis.clone(),
             redis_prefix: self.config.redis_prefix.clone(),
+            schema: projection.schema().to_string(),
         }
     }
 }
 
-/// Notes that the assignment changed, so cached checkpoints are reloaded.
-#[derive(Default)]
-pub(crate) struct RebalanceFlag(AtomicBool);
+type Held = HashMap<(String, i32), i64>;
 
-impl ClientContext for RebalanceFlag {}
-impl ConsumerContext for RebalanceFlag {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        tracing::info!(?rebalance, "partitions rebalanced");
-        self.0.store(true, Ordering::SeqCst);
+/// The consumer's context. On assignment it starts every partition at the
+/// checkpoint table's offset (the truth: it moves in the transaction that
+/// changes the read model), not at Kafka's committed offset, which may be
+/// ahead of it (a crash between the two, or a rebuild that swapped in an
+/// older position) or behind it.
+pub(crate) struct Assignments {
+    database_url: String,
+    schema: &'static str,
+    projection: &'static str,
+    /// Set on each rebalance; the worker takes it before its next record.
+    fresh: Mutex<Option<Held>>,
+    /// Rebalances seen (0: not in the group yet).
+    rebalances: std::sync::atomic::AtomicU64,
+}
+
+impl Assignments {
+    fn new(database_url: &str, schema: &'static str, projection: &'static str) -> Self {
+        Self {
+            database_url: database_url.to_string(),
+            schema,
+            projection,
+            fresh: Mutex::new(None),
+            rebalances: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn set_fresh(&self, held: Held) {
+        self.rebalances
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        *self.fresh.lock().unwrap_or_else(|p| p.into_inner()) = Some(held);
+    }
+
+    fn gauge(&self, assigned: usize) {
+        metrics::gauge!("lms_projection_assigned_partitions", "projection" => self.projection)
+            .set(assigned as f64);
+    }
+
+    fn take_fresh(&self) -> Option<Held> {
+        self.fresh.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Reads the checkpoints on a connection of its own, on a thread of its
+    /// own: this runs inside librdkafka's poll, possibly on a single-threaded
+    /// runtime that must not be re-entered.
+    fn read_checkpoints(&self) -> Result<Vec<(String, i32, i64)>, String> {
+        let (url, schema, projection) = (&self.database_url, self.schema, self.projection);
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| e.to_string())?;
+                    runtime.block_on(async move {
+                        let mut conn = tokio::time::timeout(
+                            Duration::from_secs(10),
+                            PgConnection::connect(url),
+                        )
+                        .await
+                        .map_err(|_| "connecting timed out".to_string())?
+                        .map_err(|e| e.to_string())?;
+                        let rows = bookkeeping::checkpoints(&mut conn, schema, projection)
+                            .await
+                            .map_err(|e| e.to_string());
+                        let _ = conn.close().await;
+                        rows
+                    })
+                })
+                .join()
+                .map_err(|_| "checkpoint reader panicked".to_string())?
+        })
+    }
+
+    /// Sets each assigned partition's start: its checkpoint, or the first
+    /// offset when it has none. On failure the offsets stay Kafka's and the
+    /// per-record check in the apply transaction corrects them.
+    fn start_at_checkpoints(&self, tpl: &mut TopicPartitionList) -> Held {
+        let rows = match self.read_checkpoints() {
+            Ok(rows) => rows,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the checkpoints on assignment; starting from Kafka's offsets");
+                return Held::new();
+            }
+        };
+        let table: Held = rows.into_iter().map(|(t, p, n)| ((t, p), n)).collect();
+        let partitions: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        let mut held = Held::new();
+        for (topic, partition) in partitions {
+            let next = table.get(&(topic.clone(), partition)).copied();
+            let offset = next.map_or(Offset::Beginning, Offset::Offset);
+            if let Err(error) = tpl.set_partition_offset(&topic, partition, offset) {
+                tracing::warn!(%error, %topic, partition, "cannot set the start offset");
+                continue;
+            }
+            held.insert((topic, partition), next.unwrap_or(0));
+        }
+        held
+    }
+}
+
+impl ClientContext for Assignments {}
+impl ConsumerContext for Assignments {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let held = self.start_at_checkpoints(tpl);
+                tracing::info!(projection = self.projection, assigned = ?held, "partitions assigned; starting at the checkpoints");
+                if let Err(error) = consumer.assign(tpl) {
+                    tracing::error!(%error, "assign failed");
+                }
+                self.set_fresh(held);
+                self.gauge(tpl.count());
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                tracing::info!(
+                    projection = self.projection,
+                    revoked = tpl.count(),
+                    "partitions revoked"
+                );
+                if let Err(error) = consumer.unassign() {
+                    tracing::error!(%error, "unassign failed");
+                }
+                self.set_fresh(Held::new());
+                self.gauge(0);
+            }
+            other => {
+                tracing::error!(error = ?other, "rebalance failed");
+                if let Err(error) = consumer.unassign() {
+                    tracing::error!(%error, "unassign failed");
+                }
+                self.set_fresh(Held::new());
+                self.gauge(0);
+            }
+        }
     }
 }
 
@@ -161,13 +296,25 @@ pub async fn run_projection<P: Projection>(
     if !prepare_topics(config, &topics, &mut stop).await? {
         return Ok(());
     }
-    let consumer: Arc<StreamConsumer<RebalanceFlag>> = Arc::new(
+    let consumer: Arc<StreamConsumer<Assignments>> = Arc::new(
         ClientConfig::new()
             .set("bootstrap.servers", &config.kafka_brokers)
             .set("group.id", config.consumer_group(name))
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
-            .create_with_context(RebalanceFlag::default())?,
+            .set(
+                "session.timeout.ms",
+                config.kafka_session_timeout_ms.to_string(),
+            )
+            .set(
+                "heartbeat.interval.ms",
+                (config.kafka_session_timeout_ms / 3).max(100).to_string(),
+            )
+            .create_with_context(Assignments::new(
+                &config.database_url,
+                projection.schema(),
+                name,
+            ))?,
     );
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&names)?;
@@ -179,6 +326,8 @@ pub async fn run_projection<P: Projection>(
         .filter(|_| fresh)
         .map(|marker| format!("{}:{marker}", config.redis_prefix));
     let worker = Worker {
+        topics: topics.clone(),
+        idle: None,
         warm,
         name,
         schema: projection.schema(),
@@ -199,15 +348,51 @@ struct Worker<'a, P> {
     schema: &'static str,
     services: &'a Services,
     applier: Applier<P>,
-    consumer: Arc<StreamConsumer<RebalanceFlag>>,
+    consumer: Arc<StreamConsumer<Assignments>>,
     /// Next offset per partition held (checkpoint, then what was applied).
-    next: HashMap<(String, i32), i64>,
+    next: Held,
     /// The warm marker to set once caught up (started from the first offset).
     warm: Option<String>,
+    topics: Vec<String>,
+    /// Since when this worker holds no partition while the group's backlog
+    /// does not shrink (and the backlog then).
+    idle: Option<(std::time::Instant, i64)>,
+}
+
+/// Records of `topics` the group has not committed yet (None: unknown).
+fn group_backlog<C: ConsumerContext>(
+    consumer: &StreamConsumer<C>,
+    topics: &[String],
+) -> Option<i64> {
+    let timeout = Duration::from_secs(2);
+    let mut all = TopicPartitionList::new();
+    let mut high_total = 0i64;
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), timeout).ok()?;
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                let (_, high) = consumer.fetch_watermarks(topic, p.id(), timeout).ok()?;
+                high_total += high;
+                all.add_partition(topic, p.id());
+            }
+        }
+    }
+    let committed = consumer.committed_offsets(all, timeout).ok()?;
+    let done: i64 = committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => o,
+            _ => 0,
+        })
+        .sum();
+    Some((high_total - done).max(0))
 }
 
 enum Handled {
     Done,
+    /// The checkpoint table is behind: read this partition again from there.
+    Rewound(i64),
     Stopped,
 }
 
@@ -219,7 +404,13 @@ impl<P: Projection> Worker<'_, P> {
             let received = tokio::select! {
                 biased;
                 _ = stopped(stop) => break,
-                _ = lag_tick.tick() => { self.report_lag().await; continue; }
+                _ = lag_tick.tick() => {
+                    self.report_lag().await;
+                    if let Err(error) = self.reconcile().await {
+                        tracing::warn!(%error, "cannot compare with the checkpoint table");
+                    }
+                    continue;
+                }
                 m = consumer.recv() => m,
             };
             let message = match received {
@@ -229,28 +420,24 @@ impl<P: Projection> Worker<'_, P> {
                     continue;
                 }
             };
-            if consumer.context().0.swap(false, Ordering::SeqCst) {
-                self.next.clear();
+            if let Some(assigned) = consumer.context().take_fresh() {
+                self.next = assigned;
             }
             let key = (message.topic().to_string(), message.partition());
-            let next = match self.next.get(&key) {
-                Some(next) => *next,
-                None => {
-                    let (next, rewound) = self.resume_point(&key, message.offset()).await?;
-                    self.next.insert(key.clone(), next);
-                    if rewound {
-                        // This record comes again after the earlier ones.
-                        continue;
-                    }
-                    next
-                }
-            };
-            if message.offset() < next {
+            if self
+                .next
+                .get(&key)
+                .is_some_and(|next| message.offset() < *next)
+            {
                 tracing::debug!(topic = %key.0, partition = key.1, offset = message.offset(), "before the checkpoint; skipped");
                 continue;
             }
             match self.handle(&message, stop).await? {
                 Handled::Stopped => break,
+                Handled::Rewound(next) => {
+                    self.rewind(&key, next).await?;
+                    continue;
+                }
                 Handled::Done => {}
             }
             self.next.insert(key.clone(), message.offset() + 1);
@@ -264,34 +451,76 @@ impl<P: Projection> Worker<'_, P> {
         Ok(())
     }
 
-    /// The checkpoint of a newly held partition, and whether the consumer
-    /// was sent back to it (it was behind Kafka's committed offset, e.g.
-    /// after a rebuild reset it). Ahead of it, records are skipped up to it.
-    async fn resume_point(
-        &self,
-        key: &(String, i32),
-        offset: i64,
-    ) -> Result<(i64, bool), WorkerError> {
-        let checkpoint =
-            bookkeeping::next_offset(&self.services.pool, self.schema, self.name, &key.0, key.1)
-                .await?;
-        let Some(next) = checkpoint else {
-            return Ok((0, false));
-        };
-        tracing::info!(topic = %key.0, partition = key.1, next, offset, "resuming from checkpoint");
-        if next == offset {
-            return Ok((next, false));
-        }
-        match self
-            .consumer
-            .seek(&key.0, key.1, Offset::Offset(next), Duration::from_secs(5))
-        {
-            Ok(()) => Ok((next, next < offset)),
-            Err(error) => {
-                tracing::warn!(%error, "seek to checkpoint failed; reading on from Kafka's offset");
-                Ok((next, false))
+    /// Reads a partition again from `next`, the checkpoint table's offset
+    /// (behind what this worker read: a rebuild swapped in an older
+    /// position). Records no longer on Kafka are reported and passed over.
+    async fn rewind(&mut self, key: &(String, i32), next: i64) -> Result<(), WorkerError> {
+        let consumer = self.consumer.clone();
+        let (topic, partition) = key.clone();
+        let low = tokio::task::spawn_blocking(move || {
+            consumer
+                .fetch_watermarks(&topic, partition, Duration::from_secs(5))
+                .map(|(low, _)| low)
+        })
+        .await
+        .map_err(|e| WorkerError::Setup(e.to_string()))?;
+        let mut next = next;
+        if let Ok(low) = low {
+            if low > next {
+                tracing::error!(topic = %key.0, partition = key.1, next, low, "records before the log start are gone; the checkpoint moves to it");
+                let gone = KafkaPosition {
+                    topic: key.0.clone(),
+                    partition: key.1,
+                    offset: low - 1,
+                    expected_next: None,
+                };
+                if let Err(error) = self.applier.skip_record(&gone).await {
+                    // The next record shows the rewind again.
+                    tracing::warn!(%error, "cannot move the checkpoint to the log start");
+                    return Ok(());
+                }
+                next = low;
             }
         }
+        tracing::info!(topic = %key.0, partition = key.1, next, "checkpoint table is behind; reading again from it");
+        if let Err(error) =
+            self.consumer
+                .seek(&key.0, key.1, Offset::Offset(next), Duration::from_secs(5))
+        {
+            // The next record of the partition shows the rewind again.
+            tracing::warn!(%error, "seek failed; retrying on the next record");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        self.next.insert(key.clone(), next);
+        metrics::counter!("lms_projection_rewinds_total", "projection" => self.name).increment(1);
+        Ok(())
+    }
+
+    /// Rewinds held partitions whose checkpoint moved back while idle (no
+    /// record would show it otherwise).
+    async fn reconcile(&mut self) -> Result<(), WorkerError> {
+        if self.next.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.services.pool.acquire().await?;
+        let table: Held = bookkeeping::checkpoints(&mut conn, self.schema, self.name)
+            .await?
+            .into_iter()
+            .map(|(t, p, n)| ((t, p), n))
+            .collect();
+        drop(conn);
+        let behind: Vec<((String, i32), i64)> = self
+            .next
+            .iter()
+            .filter_map(|(key, next)| {
+                let at = table.get(key).copied().unwrap_or(0);
+                (at < *next).then(|| (key.clone(), at))
+            })
+            .collect();
+        for (key, at) in behind {
+            self.rewind(&key, at).await?;
+        }
+        Ok(())
     }
 
     async fn handle(
@@ -303,6 +532,10 @@ impl<P: Projection> Worker<'_, P> {
             topic: message.topic().to_string(),
             partition: message.partition(),
             offset: message.offset(),
+            expected_next: self
+                .next
+                .get(&(message.topic().to_string(), message.partition()))
+                .copied(),
         };
         let span = tracing::info_span!(
             "project",
@@ -319,15 +552,16 @@ impl<P: Projection> Worker<'_, P> {
             let max = self.services.config.max_handler_retries;
             let failure = match decode(&self.services.decoder, message.payload(), stop).await {
                 Ok(event) => match self.applier.apply(&event, Some(&position), max, stop).await {
-                    Ok(outcome) => {
-                        if outcome == Outcome::Applied {
-                            metrics::counter!("lms_projection_applied_total", "projection" => self.name)
-                                .increment(1);
-                        } else {
-                            tracing::debug!("already applied; skipped");
-                        }
+                    Ok(Outcome::Applied) => {
+                        metrics::counter!("lms_projection_applied_total", "projection" => self.name)
+                            .increment(1);
                         return Ok(Handled::Done);
                     }
+                    Ok(Outcome::Skipped) => {
+                        tracing::debug!("already applied; skipped");
+                        return Ok(Handled::Done);
+                    }
+                    Ok(Outcome::Rewound(next)) => return Ok(Handled::Rewound(next)),
                     Err(_) if *stop.borrow() => return Ok(Handled::Stopped),
                     Err(error) => error.to_string(),
                 },
@@ -368,6 +602,11 @@ impl<P: Projection> Worker<'_, P> {
                     .collect()
             })
             .unwrap_or_default();
+        if assigned.is_empty() {
+            self.check_idle().await;
+        } else {
+            self.idle = None;
+        }
         let consumer = self.consumer.clone();
         let name = self.name;
         let caught_up = tokio::task::spawn_blocking(move || {
@@ -405,6 +644,52 @@ impl<P: Projection> Worker<'_, P> {
                 }
                 Err(error) => tracing::warn!(%error, "cannot set the warm marker"),
             }
+        }
+    }
+
+    /// Holding no partition is normal with more workers than partitions,
+    /// as long as someone consumes: when the group's backlog has not shrunk
+    /// for `idle_rejoin_after_ms`, rejoin (seen on tansu when the member that
+    /// led the group crashed: the next generation assigned nothing).
+    async fn check_idle(&mut self) {
+        let joined = self
+            .consumer
+            .context()
+            .rebalances
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if joined == 0 {
+            // Still joining: nothing to judge yet.
+            return;
+        }
+        let consumer = self.consumer.clone();
+        let topics = self.topics.clone();
+        let Ok(Some(backlog)) =
+            tokio::task::spawn_blocking(move || group_backlog(&consumer, &topics)).await
+        else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        let patience = Duration::from_millis(self.services.config.idle_rejoin_after_ms);
+        match self.idle {
+            Some((since, before)) if backlog > 0 && backlog >= before => {
+                if now.duration_since(since) < patience {
+                    return;
+                }
+                tracing::warn!(
+                    projection = self.name,
+                    backlog,
+                    "holding no partition while nobody consumes the backlog; rejoining the group"
+                );
+                metrics::counter!("lms_projection_rejoins_total", "projection" => self.name)
+                    .increment(1);
+                self.consumer.unsubscribe();
+                let names: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+                if let Err(error) = self.consumer.subscribe(&names) {
+                    tracing::error!(%error, "cannot subscribe again");
+                }
+                self.idle = None;
+            }
+            _ => self.idle = Some((now, backlog)),
         }
     }
 

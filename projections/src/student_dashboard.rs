@@ -2,10 +2,8 @@
 //! course events (title, lesson count) fanned out to every enrolled student.
 //!
 //! Course facts can arrive before any enrollment (another topic, no order
-//! between them), and the schema has no course table: they are kept in a
-//! template row per course with the nil student id (never a real student),
-//! which each new enrollment copies. A `dashboard.courses` table would be
-//! the cleaner home (to raise with the readmodels owner).
+//! between them): they are kept in `dashboard.courses`, which each new
+//! enrollment copies from.
 
 use crate::projection::{ApplyError, Projection};
 use crate::redis_effects::RedisEffects;
@@ -33,6 +31,7 @@ impl Projection for StudentDashboardProjection {
     async fn apply(
         &self,
         tx: &mut PgConnection,
+        schema: &str,
         event: &DecodedEvent,
         _redis: &mut RedisEffects,
     ) -> Result<(), ApplyError> {
@@ -49,26 +48,25 @@ impl Projection for StudentDashboardProjection {
                     CourseEvent::LessonAdded { .. } => ("lessons_total = lessons_total + 1", None),
                     _ => return Ok(()),
                 };
-                // The template row, then every row of the course (template included).
-                sqlx::query(
-                    "INSERT INTO dashboard.student_courses
-                         (student_id, course_id, enrollment_id, updated_at)
-                     VALUES ($2, $1, $2, $3)
-                     ON CONFLICT (student_id, course_id) DO NOTHING",
-                )
-                .bind(id)
-                .bind(Uuid::nil())
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
+                // The course's facts, then every enrollment row of the course.
                 sqlx::query(&format!(
-                    "UPDATE dashboard.student_courses SET {set}, updated_at = $2 WHERE course_id = $1"
+                    "INSERT INTO {schema}.courses (course_id, updated_at) VALUES ($1, $2)
+                     ON CONFLICT (course_id) DO NOTHING"
                 ))
                 .bind(id)
                 .bind(at)
-                .bind(title)
                 .execute(&mut *tx)
                 .await?;
+                for table in ["courses", "student_courses"] {
+                    sqlx::query(&format!(
+                        "UPDATE {schema}.{table} SET {set}, updated_at = $2 WHERE course_id = $1"
+                    ))
+                    .bind(id)
+                    .bind(at)
+                    .bind(title)
+                    .execute(&mut *tx)
+                    .await?;
+                }
             }
             LmsEvent::Enrollment(EnrollmentEvent::StudentEnrolled {
                 student_id,
@@ -76,16 +74,16 @@ impl Projection for StudentDashboardProjection {
                 ..
             }) => {
                 sqlx::query(
-                    "INSERT INTO dashboard.student_courses
+                    &format!(
+"INSERT INTO {schema}.student_courses
                          (student_id, course_id, enrollment_id, course_title, lessons_total, updated_at)
                      SELECT $1, $2, $3,
                             COALESCE(t.course_title, ''), COALESCE(t.lessons_total, 0), $4
                        FROM (SELECT 1) one
-                       LEFT JOIN dashboard.student_courses t
-                              ON t.course_id = $2 AND t.student_id = '00000000-0000-0000-0000-000000000000'::uuid
+                       LEFT JOIN {schema}.courses t ON t.course_id = $2
                      ON CONFLICT (student_id, course_id) DO UPDATE
                         SET enrollment_id = EXCLUDED.enrollment_id, status = 'active',
-                            lessons_completed = 0, updated_at = EXCLUDED.updated_at",
+                            lessons_completed = 0, updated_at = EXCLUDED.updated_at"),
                 )
                 .bind(student_id.0)
                 .bind(course_id.0)
@@ -104,7 +102,7 @@ impl Projection for StudentDashboardProjection {
                     EnrollmentEvent::StudentEnrolled { .. } => return Ok(()),
                 };
                 sqlx::query(&format!(
-                    "UPDATE dashboard.student_courses SET {set}, updated_at = $2 WHERE enrollment_id = $1"
+                    "UPDATE {schema}.student_courses SET {set}, updated_at = $2 WHERE enrollment_id = $1"
                 ))
                 .bind(id)
                 .bind(at)

@@ -6,45 +6,8 @@ mod harness;
 
 use harness::support::Caller;
 use harness::*;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn binary(h: &Harness, metrics_addr: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lms-projections"));
-    command
-        .env("LMS_DATABASE_URL", &h.config.database_url)
-        .env("LMS_REDIS_URL", &h.config.redis_url)
-        .env("LMS_REDIS_PREFIX", &h.config.redis_prefix)
-        .env("LMS_KAFKA_BROKERS", &h.config.kafka_brokers)
-        .env("LMS_SCHEMA_REGISTRY_URL", &h.config.schema_registry_url)
-        .env("LMS_TOPIC_PREFIX", &h.config.topic_prefix)
-        .env("LMS_METRICS_ADDR", metrics_addr)
-        .env("LMS_LOG", "warn");
-    command
-}
-
-async fn scrape(addr: &str) -> String {
-    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
-        return String::new();
-    };
-    let request = format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut body = String::new();
-    let _ = stream.read_to_string(&mut body).await;
-    body
-}
-
-fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "did not exit in {timeout:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 #[test]
 fn print_settings_lists_what_the_binary_reads() {
@@ -75,10 +38,7 @@ fn print_settings_lists_what_the_binary_reads() {
 async fn run_projects_exposes_metrics_and_stops_on_sigterm() {
     let h = Harness::start().await;
     let (course, seq) = h.course(Caller::instructor(), "Binary", true).await;
-    let metrics_addr = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().to_string()
-    };
+    let metrics_addr = free_addr();
     let mut child = binary(&h, &metrics_addr)
         .args(["run", "--projection", "course-catalog"])
         .stdout(Stdio::null())

@@ -120,6 +120,7 @@ impl Projection for FlakyCatalog {
     async fn apply(
         &self,
         tx: &mut PgConnection,
+        schema: &str,
         event: &DecodedEvent,
         redis: &mut RedisEffects,
     ) -> Result<(), ApplyError> {
@@ -128,7 +129,9 @@ impl Projection for FlakyCatalog {
                 return Err(ApplyError::Rejected("poisoned for the test".into()));
             }
         }
-        CourseCatalogProjection.apply(tx, event, redis).await
+        CourseCatalogProjection
+            .apply(tx, schema, event, redis)
+            .await
     }
 }
 

@@ -29,6 +29,17 @@ pub struct CourseRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// `catalog.modules`: a module as ModuleAdded named it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ModuleRow {
+    pub module_id: Uuid,
+    pub course_id: Uuid,
+    pub title: String,
+    /// 0-based, in the order the modules were added.
+    pub position: i32,
+    pub created_at: DateTime<Utc>,
+}
+
 /// `catalog.lessons`: one row per lesson, with its module.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct LessonRow {

@@ -6,6 +6,15 @@ use uuid::Uuid;
 /// Name of the projection writing this schema (`applied.projection`).
 pub const PROJECTION: &str = "student-dashboard";
 
+/// `dashboard.courses`: the course facts each enrollment row copies.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DashboardCourseRow {
+    pub course_id: Uuid,
+    pub course_title: String,
+    pub lessons_total: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// `dashboard.student_courses`: one row per (student, course).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StudentCourseRow {

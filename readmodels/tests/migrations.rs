@@ -5,8 +5,8 @@
 mod support;
 
 use lms_readmodels::billing::{InvoiceRow, SubscriptionRow};
-use lms_readmodels::catalog::{CourseRow, LessonRow};
-use lms_readmodels::dashboard::StudentCourseRow;
+use lms_readmodels::catalog::{CourseRow, LessonRow, ModuleRow};
+use lms_readmodels::dashboard::{DashboardCourseRow, StudentCourseRow};
 use lms_readmodels::roster::EnrollmentRow;
 use support::TestDb;
 
@@ -39,7 +39,7 @@ async fn migrations_coexist_with_public_sqlx_migrations_and_are_idempotent() {
     .fetch_all(&db.pool)
     .await
     .expect("our versions");
-    assert_eq!(ours, vec![1, 2, 3, 4]);
+    assert_eq!(ours, vec![1, 2, 3, 4, 5, 6]);
     let public: i64 = sqlx::query_scalar("SELECT count(*) FROM public._sqlx_migrations")
         .fetch_one(&db.pool)
         .await
@@ -70,6 +70,14 @@ async fn row_types_decode_every_table() {
         .fetch_all(p)
         .await
         .expect("lessons");
+    let _: Vec<ModuleRow> = sqlx::query_as("SELECT * FROM catalog.modules")
+        .fetch_all(p)
+        .await
+        .expect("modules");
+    let _: Vec<DashboardCourseRow> = sqlx::query_as("SELECT * FROM dashboard.courses")
+        .fetch_all(p)
+        .await
+        .expect("dashboard courses");
     let _: Vec<EnrollmentRow> = sqlx::query_as("SELECT * FROM roster.enrollments")
         .fetch_all(p)
         .await
