@@ -62,3 +62,91 @@ pub async fn redrive_by_name(
         _ => return None,
     })
 }
+
+/// Rebuilds the read model of `name` and swaps it in; `None` if unknown.
+pub async fn rebuild_by_name(
+    name: &str,
+    pool: &sqlx::PgPool,
+    redis: &redis::aio::ConnectionManager,
+    redis_prefix: &str,
+    options: &crate::rebuild::Options<'_>,
+) -> Option<Result<crate::rebuild::RebuildReport, crate::rebuild::RebuildError>> {
+    use crate::rebuild::rebuild;
+    Some(match name {
+        "course-catalog" => {
+            rebuild(&CourseCatalogProjection, pool, redis, redis_prefix, options).await
+        }
+        "roster" => rebuild(&RosterProjection, pool, redis, redis_prefix, options).await,
+        "student-dashboard" => {
+            rebuild(
+                &StudentDashboardProjection,
+                pool,
+                redis,
+                redis_prefix,
+                options,
+            )
+            .await
+        }
+        "billing" => rebuild(&BillingProjection, pool, redis, redis_prefix, options).await,
+        _ => return None,
+    })
+}
+
+/// Compares the live read model of `name` with a fresh rebuild; `None` if unknown.
+pub async fn verify_by_name(
+    name: &str,
+    pool: &sqlx::PgPool,
+    redis: &redis::aio::ConnectionManager,
+    redis_prefix: &str,
+    settle: std::time::Duration,
+    options: &crate::rebuild::Options<'_>,
+) -> Option<Result<crate::rebuild::VerifyReport, crate::rebuild::RebuildError>> {
+    use crate::rebuild::verify;
+    Some(match name {
+        "course-catalog" => {
+            verify(
+                &CourseCatalogProjection,
+                pool,
+                redis,
+                redis_prefix,
+                settle,
+                options,
+            )
+            .await
+        }
+        "roster" => {
+            verify(
+                &RosterProjection,
+                pool,
+                redis,
+                redis_prefix,
+                settle,
+                options,
+            )
+            .await
+        }
+        "student-dashboard" => {
+            verify(
+                &StudentDashboardProjection,
+                pool,
+                redis,
+                redis_prefix,
+                settle,
+                options,
+            )
+            .await
+        }
+        "billing" => {
+            verify(
+                &BillingProjection,
+                pool,
+                redis,
+                redis_prefix,
+                settle,
+                options,
+            )
+            .await
+        }
+        _ => return None,
+    })
+}

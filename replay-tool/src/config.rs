@@ -12,12 +12,18 @@ pub const ENV_PREFIX: &str = "LMS_";
 pub struct Config {
     /// Postgres holding the event store (the lms-commands database).
     pub database_url: String,
+    /// Redis of the read models (rebuild, verify).
+    pub redis_url: String,
+    /// Key prefix the projection workers write under (rebuild, verify).
+    pub redis_prefix: String,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             database_url: "postgres://postgres@127.0.0.1:5432/lms".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_prefix: "lms".into(),
         }
     }
 }

@@ -18,6 +18,8 @@ pub mod exit {
     pub const BAD_EVENT: u8 = 5;
     /// The output (stdout or `--output`) cannot be written.
     pub const OUTPUT: u8 = 6;
+    /// `verify`: the live read model differs from a fresh rebuild.
+    pub const DIFFERENCES: u8 = 7;
     /// Stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
     pub const INTERRUPTED: u8 = 130;
 }
@@ -46,6 +48,8 @@ pub enum ReplayError {
     Output { target: String, source: io::Error },
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("the live read model {0} differs from a fresh rebuild (listed above)")]
+    Differences(String),
 }
 
 impl ReplayError {
@@ -59,6 +63,7 @@ impl ReplayError {
             ReplayError::BadEvent { .. } => exit::BAD_EVENT,
             ReplayError::Output { .. } => exit::OUTPUT,
             ReplayError::Internal(_) => exit::INTERNAL,
+            ReplayError::Differences(_) => exit::DIFFERENCES,
         }
     }
 

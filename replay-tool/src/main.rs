@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use lms_replay::export::{self, ExportArgs};
 use lms_replay::history::{self, HistoryArgs};
 use lms_replay::output::Output;
+use lms_replay::rebuild::{self, RebuildArgs, VerifyArgs};
 use lms_replay::state::{self, StateArgs};
 use lms_replay::store::{self, DEFAULT_BATCH_SIZE};
 use lms_replay::{exit, Config, ReplayError};
@@ -14,10 +15,10 @@ use std::process::ExitCode;
 #[command(
     name = "lms-replay",
     version,
-    about = "Reads the LMS event store: an aggregate's history, its state at a point in time, exports",
+    about = "Reads the LMS event store: an aggregate's history, its state at a point in time, exports; rebuilds and verifies read models",
     after_help = "Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 not found, \
                   4 database unreachable or not an event store, 5 a stored event this build \
-                  cannot read, 6 output not writable, 130 interrupted. See docs/replay.md."
+                  cannot read, 6 output not writable, 7 verify found differences, 130 interrupted. See docs/replay.md."
 )]
 struct Cli {
     /// Print the environment variables read, one per line, and exit.
@@ -34,7 +35,6 @@ struct Cli {
     command: Option<Command>,
 }
 
-// rebuild <projection> and verify <projection> join here, each in its module.
 #[derive(Subcommand)]
 enum Command {
     /// Every event of one aggregate, in order, with who, when and why.
@@ -43,6 +43,10 @@ enum Command {
     State(StateArgs),
     /// Events in position order as JSON Lines or an Avro container file.
     Export(ExportArgs),
+    /// Rebuild a read model from the event store into a shadow copy and swap it in.
+    Rebuild(RebuildArgs),
+    /// Compare a live read model with a fresh rebuild; exit 7 when they differ.
+    Verify(VerifyArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -55,7 +59,9 @@ async fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let Some(command) = cli.command.as_ref() else {
-        eprintln!("lms-replay: a command is needed: history | state | export (see --help)");
+        eprintln!(
+            "lms-replay: a command is needed: history | state | export | rebuild | verify (see --help)"
+        );
         return ExitCode::from(exit::USAGE);
     };
     let outcome = tokio::select! {
@@ -80,10 +86,21 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli, command: &Command) -> Result<(), ReplayError> {
-    let database_url = match &cli.database_url {
-        Some(url) => url.clone(),
-        None => Config::load()?.database_url,
-    };
+    let mut config = Config::load()?;
+    if let Some(url) = &cli.database_url {
+        config.database_url = url.clone();
+    }
+    match command {
+        Command::Rebuild(args) => return rebuild::run_rebuild(&config, args, cli.batch_size).await,
+        Command::Verify(args) => {
+            return match rebuild::run_verify(&config, args, cli.batch_size).await? {
+                true => Ok(()),
+                false => Err(ReplayError::Differences(args.projection.clone())),
+            }
+        }
+        _ => {}
+    }
+    let database_url = config.database_url;
     let mut connection = store::connect(&database_url).await?;
     match command {
         Command::History(args) => {
@@ -99,6 +116,7 @@ async fn run(cli: &Cli, command: &Command) -> Result<(), ReplayError> {
         Command::Export(args) => export::run(&mut connection, args, cli.batch_size)
             .await
             .map(|_| ()),
+        Command::Rebuild(_) | Command::Verify(_) => Ok(()),
     }
 }
 

@@ -289,7 +289,13 @@ where
 
 /// The `lms-projections` binary with this harness's settings.
 pub fn binary(h: &Harness, metrics_addr: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lms-projections"));
+    // Defined only when compiled as an lms-projections test (the replay
+    // tests include this harness too, without the worker binary).
+    let path: Option<&str> = option_env!("CARGO_BIN_EXE_lms-projections");
+    let Some(path) = path else {
+        panic!("the lms-projections binary is only known to lms-projections tests");
+    };
+    let mut command = Command::new(path);
     command
         .env("LMS_DATABASE_URL", &h.config.database_url)
         .env("LMS_REDIS_URL", &h.config.redis_url)

@@ -210,5 +210,8 @@ async fn usage_errors_exit_2_and_an_unreachable_database_exits_4() {
 async fn print_settings_lists_what_the_binary_reads() {
     let run = replay_with(None, &["--print-settings"]);
     assert_eq!(run.code, 0);
-    assert_eq!(run.text(), "LMS_DATABASE_URL\n");
+    assert_eq!(
+        run.text(),
+        "LMS_DATABASE_URL\nLMS_REDIS_PREFIX\nLMS_REDIS_URL\n"
+    );
 }
