@@ -58,6 +58,9 @@ impl<P: Projection> Applier<P> {
                 (Some(next), Some(expected)) if next < expected => {
                     return Ok(Outcome::Rewound(next))
                 }
+                // The row is gone (a rebuild swapped in a table that had
+                // none for this partition): read it again from the start.
+                (None, Some(expected)) if expected > 0 => return Ok(Outcome::Rewound(0)),
                 // Equal, or a gap in the offsets: this record is next.
                 _ => {}
             }

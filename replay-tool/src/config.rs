@@ -86,7 +86,10 @@ mod tests {
     }
 
     #[test]
-    fn settings_are_the_database_url_only() {
-        assert_eq!(Config::settings(), vec!["LMS_DATABASE_URL".to_string()]);
+    fn settings_are_the_store_and_the_read_models_redis() {
+        assert_eq!(
+            Config::settings(),
+            vec!["LMS_DATABASE_URL", "LMS_REDIS_PREFIX", "LMS_REDIS_URL"]
+        );
     }
 }
