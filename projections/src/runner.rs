@@ -131,9 +131,8 @@ impl Assignments {
         })
     }
 
-    /// Sets each assigned partition's start: its checkpoint, or the first
-    /// offset when it has none. On failure the offsets stay Kafka's and the
-    /// per-record check in the apply transaction corrects them.
+    /// The checkpoint of each assigned partition (0 when it has none). On
+    /// failure the per-record check in the apply transaction corrects.
     fn start_at_checkpoints(&self, tpl: &mut TopicPartitionList) -> Held {
         let rows = match self.read_checkpoints() {
             Ok(rows) => rows,
@@ -151,11 +150,10 @@ impl Assignments {
         let mut held = Held::new();
         for (topic, partition) in partitions {
             let next = table.get(&(topic.clone(), partition)).copied();
-            let offset = next.map_or(Offset::Beginning, Offset::Offset);
-            if let Err(error) = tpl.set_partition_offset(&topic, partition, offset) {
-                tracing::warn!(%error, %topic, partition, "cannot set the start offset");
-                continue;
-            }
+            // The fetch starts at Kafka's committed offset: starting tansu
+            // 0.6 at explicit offsets stalled fetches of multi-topic
+            // consumers. Records before the checkpoint are skipped; a first
+            // record after it seeks back once (see `Worker::run`).
             held.insert((topic, partition), next.unwrap_or(0));
         }
         held
@@ -327,6 +325,7 @@ pub async fn run_projection<P: Projection>(
         .map(|marker| format!("{}:{marker}", config.redis_prefix));
     let worker = Worker {
         topics: topics.clone(),
+        sought: Default::default(),
         idle: None,
         warm,
         name,
@@ -354,6 +353,8 @@ struct Worker<'a, P> {
     /// The warm marker to set once caught up (started from the first offset).
     warm: Option<String>,
     topics: Vec<String>,
+    /// Partitions whose first record since the assignment was checked.
+    sought: std::collections::HashSet<(String, i32)>,
     /// Since when this worker holds no partition while the group's backlog
     /// does not shrink (and the backlog then).
     idle: Option<(std::time::Instant, i64)>,
@@ -422,8 +423,19 @@ impl<P: Projection> Worker<'_, P> {
             };
             if let Some(assigned) = consumer.context().take_fresh() {
                 self.next = assigned;
+                self.sought.clear();
             }
             let key = (message.topic().to_string(), message.partition());
+            // Kafka's committed offset is ahead of the checkpoint (a rebuild
+            // moved the table back): read again from the checkpoint, once per
+            // assignment (offsets may have gaps).
+            if let Some(next) = self.next.get(&key).copied() {
+                if message.offset() > next && self.sought.insert(key.clone()) {
+                    self.rewind(&key, next).await?;
+                    continue;
+                }
+                self.sought.insert(key.clone());
+            }
             if self
                 .next
                 .get(&key)
