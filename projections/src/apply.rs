@@ -29,8 +29,6 @@ pub struct Applier<P> {
     pub pool: PgPool,
     pub redis: ConnectionManager,
     pub redis_prefix: String,
-    /// Where the tables are: the projection's schema (live).
-    pub schema: String,
 }
 
 impl<P: Projection> Applier<P> {
@@ -47,7 +45,7 @@ impl<P: Projection> Applier<P> {
         if let Some(position) = checkpoint {
             let table = bookkeeping::lock_checkpoint(
                 &mut tx,
-                &self.schema,
+                p.schema(),
                 p.name(),
                 &position.topic,
                 position.partition,
@@ -67,7 +65,7 @@ impl<P: Projection> Applier<P> {
         }
         let claimed = bookkeeping::claim(
             &mut tx,
-            &self.schema,
+            p.schema(),
             p.name(),
             &envelope.aggregate_type,
             &envelope.aggregate_id,
@@ -76,10 +74,10 @@ impl<P: Projection> Applier<P> {
         .await?;
         let mut effects = RedisEffects::new(&self.redis_prefix);
         if claimed {
-            p.apply(&mut tx, &self.schema, event, &mut effects).await?;
+            p.apply(&mut tx, p.schema(), event, &mut effects).await?;
         }
         if let Some(position) = checkpoint {
-            bookkeeping::advance(&mut tx, &self.schema, p.name(), position).await?;
+            bookkeeping::advance(&mut tx, p.schema(), p.name(), position).await?;
         }
         if !effects.is_empty() {
             let key = seq_key(
@@ -134,7 +132,7 @@ impl<P: Projection> Applier<P> {
     pub async fn skip_record(&self, position: &KafkaPosition) -> Result<(), sqlx::Error> {
         let p = &*self.projection;
         let mut tx = self.pool.begin().await?;
-        bookkeeping::advance(&mut tx, &self.schema, p.name(), position).await?;
+        bookkeeping::advance(&mut tx, p.schema(), p.name(), position).await?;
         tx.commit().await
     }
 }

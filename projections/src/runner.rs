@@ -47,11 +47,10 @@ impl Services {
 
     pub fn applier<P: Projection>(&self, projection: Arc<P>) -> Applier<P> {
         Applier {
-            projection: projection.clone(),
+            projection,
             pool: self.pool.clone(),
             redis: self.redis.clone(),
             redis_prefix: self.config.redis_prefix.clone(),
-            schema: projection.schema().to_string(),
         }
     }
 }
@@ -133,7 +132,7 @@ impl Assignments {
 
     /// The checkpoint of each assigned partition (0 when it has none). On
     /// failure the per-record check in the apply transaction corrects.
-    fn start_at_checkpoints(&self, tpl: &mut TopicPartitionList) -> Held {
+    fn checkpoints_of(&self, tpl: &TopicPartitionList) -> Held {
         let rows = match self.read_checkpoints() {
             Ok(rows) => rows,
             Err(error) => {
@@ -170,28 +169,24 @@ impl ConsumerContext for Assignments {
     ) {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let held = self.start_at_checkpoints(tpl);
-                tracing::info!(projection = self.projection, assigned = ?held, "partitions assigned; starting at the checkpoints");
+                let held = self.checkpoints_of(tpl);
+                tracing::info!(projection = self.projection, assigned = ?held, "partitions assigned; their checkpoints");
                 if let Err(error) = consumer.assign(tpl) {
                     tracing::error!(%error, "assign failed");
                 }
                 self.set_fresh(held);
                 self.gauge(tpl.count());
             }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                tracing::info!(
-                    projection = self.projection,
-                    revoked = tpl.count(),
-                    "partitions revoked"
-                );
-                if let Err(error) = consumer.unassign() {
-                    tracing::error!(%error, "unassign failed");
-                }
-                self.set_fresh(Held::new());
-                self.gauge(0);
-            }
             other => {
-                tracing::error!(error = ?other, "rebalance failed");
+                if other == RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
+                    tracing::info!(
+                        projection = self.projection,
+                        revoked = tpl.count(),
+                        "partitions revoked"
+                    );
+                } else {
+                    tracing::error!(error = ?other, "rebalance failed");
+                }
                 if let Err(error) = consumer.unassign() {
                     tracing::error!(%error, "unassign failed");
                 }
