@@ -338,7 +338,26 @@ tansu_up() {
       lms_die "tansu: $KAFKA_HOST:$KAFKA_PORT is open but no ApiVersions answer; another program on that port? (log: $TANSU_LOG)"
     }
   fi
+  tansu_header_index
   report tansu "$KAFKA_HOST:$KAFKA_PORT" "$how"
+}
+
+# tansu 0.6's sqlite schema has no index on its record headers, and a fetch
+# looks up each record's headers with its own query: every fetched record
+# scans the whole header table, so consumers slow down as the log grows
+# (fetches of a catch-up took ~60 s here). An index on the join columns
+# makes that lookup a seek; tansu's DDL is "create ... if not exists", so
+# it leaves the index alone. Local broker only; Apache Kafka needs nothing.
+tansu_header_index() {
+  local db="$TANSU_DIR/tansu.db"
+  [[ -f "$db" ]] || return 0
+  python3 - "$db" <<'PY' >>"$TANSU_LOG" 2>&1 || lms_warn "tansu: could not index its header table (log: $TANSU_LOG)"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30)
+if db.execute("select 1 from sqlite_master where type = 'table' and name = 'header'").fetchone():
+    db.execute("create index if not exists lms_header_topition_offset on header (topition, offset_id)")
+    db.commit()
+PY
 }
 
 tansu_port_or_dead() { kafka_port_open || ! kill -0 "$1" 2>/dev/null; }
