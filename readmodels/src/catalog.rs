@@ -78,28 +78,38 @@ pub async fn courses(
     after: Option<(i64, Uuid)>,
     limit: i64,
 ) -> Result<Vec<CourseRow>, sqlx::Error> {
-    let pattern = filter
-        .title_contains
-        .as_deref()
-        .map(|text| format!("%{}%", escape_like(text)));
-    sqlx::query_as(
-        "SELECT * FROM catalog.courses
-          WHERE ($1::text IS NULL OR status = $1)
-            AND ($2::uuid IS NULL OR instructor_ids @> ARRAY[$2::uuid])
-            AND ($3::text IS NULL OR title ILIKE $3)
-            AND ($4::timestamptz IS NULL
-                 OR (created_at, course_id) < ($4, $5::uuid))
-          ORDER BY created_at DESC, course_id DESC
-          LIMIT $6",
-    )
-    .bind(filter.status.as_deref())
-    .bind(filter.instructor_id)
-    .bind(pattern)
-    .bind(after.and_then(|(micros, _)| DateTime::<Utc>::from_timestamp_micros(micros)))
-    .bind(after.map(|(_, id)| id))
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    // Only the filters given go into the statement: one statement with
+    // every filter optional (`$1 IS NULL OR …`) gets a generic plan that
+    // scans and sorts the whole table instead of walking the matching index.
+    let mut query = sqlx::QueryBuilder::new("SELECT * FROM catalog.courses WHERE true");
+    if let Some(status) = filter.status.as_deref() {
+        query.push(" AND status = ").push_bind(status.to_string());
+    }
+    if let Some(instructor) = filter.instructor_id {
+        query
+            .push(" AND instructor_ids @> ARRAY[")
+            .push_bind(instructor)
+            .push("::uuid]");
+    }
+    if let Some(text) = filter.title_contains.as_deref() {
+        query
+            .push(" AND title ILIKE ")
+            .push_bind(format!("%{}%", escape_like(text)));
+    }
+    let cursor = after
+        .and_then(|(micros, id)| DateTime::<Utc>::from_timestamp_micros(micros).map(|at| (at, id)));
+    if let Some((at, id)) = cursor {
+        query
+            .push(" AND (created_at, course_id) < (")
+            .push_bind(at)
+            .push("::timestamptz, ")
+            .push_bind(id)
+            .push("::uuid)");
+    }
+    query
+        .push(" ORDER BY created_at DESC, course_id DESC LIMIT ")
+        .push_bind(limit);
+    query.build_query_as().fetch_all(db).await
 }
 
 /// `text` matched literally by ILIKE (`\` is the default escape).
