@@ -56,6 +56,30 @@ pub async fn advance(
     Ok(())
 }
 
+/// Moves a partition's checkpoint from `from` back to `to`, unless another
+/// worker moved it meanwhile (the only way back besides a rebuild's swap).
+pub async fn move_back(
+    pool: &PgPool,
+    schema: &str,
+    projection: &str,
+    (topic, partition): &(String, i32),
+    from: i64,
+    to: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "UPDATE {schema}.checkpoints SET next_offset = $5::bigint, updated_at = now()
+          WHERE projection = $1 AND topic = $2 AND partition = $3::int AND next_offset = $4::bigint"
+    ))
+    .bind(projection)
+    .bind(topic)
+    .bind(*partition)
+    .bind(from)
+    .bind(to)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Locks the checkpoint row of a partition for this transaction and returns
 /// its next offset (None: never checkpointed). Serialises two workers that
 /// briefly both hold a partition during a rebalance, and shows a rewind.

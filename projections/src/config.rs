@@ -31,6 +31,11 @@ pub struct Config {
     /// partitions move to the others (Kafka's 45 s default; shorter ones
     /// expired healthy members of a loaded 2-core test machine on tansu).
     pub kafka_session_timeout_ms: u32,
+    /// Upper bound of one fetch response (`fetch.max.bytes`): small fetches
+    /// keep a catch-up from monopolising a broker that serves fetches slowly
+    /// (tansu 0.6 answers each in one storage task); must stay ≥ the largest
+    /// record (1 MB by default).
+    pub kafka_fetch_max_bytes: u32,
     /// How long a worker holding no partition waits, while nobody consumes
     /// its projection's backlog, before it rejoins the group (a coordinator
     /// that lost the group leader can leave every member with nothing).
@@ -57,6 +62,7 @@ impl Default for Config {
             topic_replication: 1,
             max_handler_retries: 3,
             kafka_session_timeout_ms: 45_000,
+            kafka_fetch_max_bytes: 1_048_576,
             idle_rejoin_after_ms: 30_000,
             metrics_addr: "127.0.0.1:9104".into(),
             log_format: "text".into(),

@@ -2,9 +2,12 @@
 //! `catalog.lessons`,
 //! and the Redis course card `<prefix>:course:<id>` plus the
 //! `<prefix>:courses:published` sorted set (score = created_at micros).
+//! A rebuild's batch goes set-based ([`batch`]).
 
-use crate::projection::{ApplyError, Projection};
-use crate::redis_effects::RedisEffects;
+mod batch;
+
+use crate::projection::{ApplyError, BatchError, Projection};
+use crate::redis_effects::{BatchEffects, RedisEffects};
 use chrono::{DateTime, SecondsFormat, Utc};
 use lms_domain::course::{Access, CourseEvent};
 use lms_schemas::{DecodedEvent, LmsEvent};
@@ -54,6 +57,16 @@ impl Projection for CourseCatalogProjection {
         let at = event.envelope.occurred_at;
         apply_to_tables(tx, schema, course_id, at, course_event).await?;
         card(tx, schema, course_id, redis).await
+    }
+
+    async fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        schema: &str,
+        events: &[DecodedEvent],
+        effects: &mut BatchEffects,
+    ) -> Result<(), BatchError> {
+        batch::apply(tx, schema, events, effects).await
     }
 }
 
@@ -207,13 +220,9 @@ async fn card(
     course_id: Uuid,
     redis: &mut RedisEffects,
 ) -> Result<(), ApplyError> {
-    let row: Option<CardRow> = sqlx::query_as(
-        &format!(
-"SELECT title, description, status, capacity, seats_taken, access_kind, price_cents, plan,
-                language, array_to_string(instructor_ids, ',') AS instructor_ids, module_count, lesson_count,
-                created_at, updated_at
-           FROM {schema}.courses WHERE course_id = $1"),
-    )
+    let row: Option<CourseRow> = sqlx::query_as(&format!(
+        "SELECT {COURSE_COLUMNS} FROM {schema}.courses WHERE course_id = $1"
+    ))
     .bind(course_id)
     .fetch_optional(&mut *tx)
     .await?;
@@ -222,19 +231,26 @@ async fn card(
             "course {course_id} is not in the catalog (CourseCreated missing?)"
         )));
     };
-    let id = course_id.to_string();
+    push_card(&row, redis);
+    Ok(())
+}
+
+/// The card's commands for `row`: every field set (those without a value
+/// deleted), so the last card of a course is its whole state.
+fn push_card(row: &CourseRow, redis: &mut RedisEffects) {
+    let id = row.course_id.to_string();
     let key = redis.key(&format!("course:{id}"));
     let published = redis.key("courses:published");
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
     let mut fields = vec![
-        ("title", row.title),
-        ("description", row.description),
+        ("title", row.title.clone()),
+        ("description", row.description.clone()),
         ("status", row.status.clone()),
         ("capacity", row.capacity.to_string()),
         ("seats_taken", row.seats_taken.to_string()),
-        ("access", row.access_kind),
-        ("language", row.language),
-        ("instructor_ids", row.instructor_ids),
+        ("access", row.access_kind.clone()),
+        ("language", row.language.clone()),
+        ("instructor_ids", row.instructor_ids.clone()),
         ("module_count", row.module_count.to_string()),
         ("lesson_count", row.lesson_count.to_string()),
         ("created_at", time(row.created_at)),
@@ -245,8 +261,8 @@ async fn card(
         Some(price) => fields.push(("price_cents", price.to_string())),
         None => absent.push("price_cents"),
     }
-    match row.plan {
-        Some(plan) => fields.push(("plan", plan)),
+    match &row.plan {
+        Some(plan) => fields.push(("plan", plan.clone())),
         None => absent.push("plan"),
     }
     redis.hset(&key, &fields);
@@ -258,11 +274,18 @@ async fn card(
     } else {
         redis.zrem(&published, &id);
     }
-    Ok(())
 }
 
-#[derive(sqlx::FromRow)]
-struct CardRow {
+/// The columns of [`CourseRow`], instructors as the card shows them.
+const COURSE_COLUMNS: &str = "course_id, title, description, status, capacity, seats_taken,
+    access_kind, price_cents, plan, language,
+    array_to_string(instructor_ids, ',') AS instructor_ids, module_count, lesson_count,
+    created_at, updated_at";
+
+/// A row of `<schema>.courses` (instructor ids comma-separated).
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct CourseRow {
+    course_id: Uuid,
     title: String,
     description: String,
     status: String,

@@ -1,8 +1,9 @@
 //! What a projection is: a name, its Postgres schema, the topics it reads and
 //! a handler that turns one decoded event into row changes (in the worker's
-//! transaction) and Redis effects (applied atomically, only if newer).
+//! transaction) and Redis effects (applied atomically, only if newer); plus
+//! the batch handler a rebuild uses (by default the same one, per event).
 
-use crate::redis_effects::RedisEffects;
+use crate::redis_effects::{BatchEffects, RedisEffects};
 use lms_schemas::DecodedEvent;
 use sqlx::PgConnection;
 use std::future::Future;
@@ -49,6 +50,60 @@ impl ApplyError {
     }
 }
 
+/// Why a rebuild's batch could not be applied. `index` (into the batch)
+/// names the event when the per-event handler refused it: that is final.
+/// `None` comes from a set-based [`Projection::apply_batch`], which cannot
+/// always tell: the rebuild then rolls the batch back and applies it again
+/// event by event ([`apply_each`]), which either names the event or succeeds.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct BatchError {
+    pub index: Option<usize>,
+    #[source]
+    pub error: ApplyError,
+}
+
+impl BatchError {
+    /// An error of the batch as a whole (set-based path).
+    pub fn batch(error: impl Into<ApplyError>) -> Self {
+        Self {
+            index: None,
+            error: error.into(),
+        }
+    }
+}
+
+/// The per-event path over a batch: [`Projection::apply`] for each event in
+/// order, in `tx`, each event's Redis effects guarded by its own sequence.
+/// What the live worker does, minus the `applied` check (a rebuild applies
+/// every event once).
+pub async fn apply_each<P: Projection + ?Sized>(
+    projection: &P,
+    tx: &mut PgConnection,
+    schema: &str,
+    events: &[DecodedEvent],
+    effects: &mut BatchEffects,
+) -> Result<(), BatchError> {
+    for (index, event) in events.iter().enumerate() {
+        let mut own = effects.effects();
+        projection
+            .apply(tx, schema, event, &mut own)
+            .await
+            .map_err(|error| BatchError {
+                index: Some(index),
+                error,
+            })?;
+        let envelope = &event.envelope;
+        effects.push(
+            &envelope.aggregate_type,
+            &envelope.aggregate_id,
+            envelope.sequence,
+            own,
+        );
+    }
+    Ok(())
+}
+
 pub trait Projection: Send + Sync + 'static {
     /// e.g. `course-catalog`; the consumer group is `lms.projection.<name>`.
     fn name(&self) -> &'static str;
@@ -80,4 +135,22 @@ pub trait Projection: Send + Sync + 'static {
         event: &DecodedEvent,
         redis: &mut RedisEffects,
     ) -> impl Future<Output = Result<(), ApplyError>> + Send;
+
+    /// Applies a rebuild's batch (events in store position order, so each
+    /// aggregate's in sequence order; earlier batches are committed in
+    /// `tx`'s schema already) and queues its Redis effects on `effects`.
+    /// Must leave the tables and, once sent, the Redis keys exactly as
+    /// [`apply_each`] would: the default is [`apply_each`]. A set-based
+    /// override (a few statements per batch) makes rebuilds fast; returning
+    /// an error with `index: None` makes the rebuild redo the batch with
+    /// [`apply_each`], so an override never needs to name the event at fault.
+    fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        schema: &str,
+        events: &[DecodedEvent],
+        effects: &mut BatchEffects,
+    ) -> impl Future<Output = Result<(), BatchError>> + Send {
+        apply_each(self, tx, schema, events, effects)
+    }
 }

@@ -1,6 +1,7 @@
 //! Redis side effects of one event, collected by the handler and run by the
 //! worker in one Lua script that applies them only if the event's sequence
-//! is newer than the one stored for its aggregate (atomic, idempotent).
+//! is newer than the one stored for its aggregate (atomic, idempotent); and
+//! [`BatchEffects`], those of a rebuild's batch, sent in one pipeline.
 
 use redis::aio::ConnectionManager;
 use redis::Script;
@@ -152,5 +153,70 @@ pub fn seq_key(
     match namespace {
         Some(ns) => format!("{prefix}:seq:{ns}:{aggregate_type}:{aggregate_id}"),
         None => format!("{prefix}:seq:{aggregate_type}:{aggregate_id}"),
+    }
+}
+
+/// The Redis effects of a rebuild's batch: one guarded script invocation per
+/// entry, all in one pipeline. An entry is one event's effects (the per-event
+/// path) or an aggregate's net effects over the batch at its last sequence
+/// (a set-based [`crate::Projection::apply_batch`]); both end the same because
+/// a rebuild's shadow prefix starts empty and sees each aggregate's events in
+/// sequence order, so the guard never skips there.
+#[derive(Debug, Clone)]
+pub struct BatchEffects {
+    prefix: String,
+    namespace: Option<&'static str>,
+    entries: Vec<(String, i64, RedisEffects)>,
+}
+
+impl BatchEffects {
+    pub fn new(prefix: &str, namespace: Option<&'static str>) -> Self {
+        Self {
+            prefix: prefix.to_string(),
+            namespace,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Empty effects under this batch's prefix, to fill and [`Self::push`].
+    pub fn effects(&self) -> RedisEffects {
+        RedisEffects::new(&self.prefix)
+    }
+
+    /// Queues `effects` guarded by the aggregate's sequence key (nothing when empty).
+    pub fn push(
+        &mut self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: i64,
+        effects: RedisEffects,
+    ) {
+        if effects.is_empty() {
+            return;
+        }
+        let key = seq_key(&self.prefix, self.namespace, aggregate_type, aggregate_id);
+        self.entries.push((key, sequence, effects));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// (sequence key, sequence, effects) in the order they are sent.
+    pub fn entries(&self) -> &[(String, i64, RedisEffects)] {
+        &self.entries
+    }
+
+    /// Loads the script and sends every entry in one pipeline.
+    pub async fn send(&self, redis: &mut ConnectionManager) -> Result<(), redis::RedisError> {
+        if self.entries.is_empty() {
+            return Ok(());
+        }
+        RedisEffects::load_script(redis).await?;
+        let mut pipe = redis::pipe();
+        for (key, sequence, effects) in &self.entries {
+            effects.pipeline(&mut pipe, key, *sequence);
+        }
+        pipe.query_async(redis).await
     }
 }

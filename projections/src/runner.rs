@@ -15,7 +15,7 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use redis::aio::ConnectionManager;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -57,36 +57,37 @@ impl Services {
 
 type Held = HashMap<(String, i32), i64>;
 
-/// The consumer's context. On assignment it starts every partition at the
-/// checkpoint table's offset (the truth: it moves in the transaction that
-/// changes the read model), not at Kafka's committed offset, which may be
-/// ahead of it (a crash between the two, or a rebuild that swapped in an
-/// older position) or behind it.
+/// The consumer's context: notes each rebalance's partitions for the worker,
+/// which then reads their checkpoints from the checkpoint table (the truth:
+/// it moves in the transaction that changes the read model; Kafka's
+/// committed offset may be ahead of it, after a rebuild swapped in an older
+/// position, or behind it, after a crash between the two).
 pub(crate) struct Assignments {
-    database_url: String,
-    schema: &'static str,
     projection: &'static str,
     /// Set on each rebalance; the worker takes it before its next record.
-    fresh: Mutex<Option<Held>>,
+    fresh: Mutex<Option<Vec<(String, i32)>>>,
     /// Rebalances seen (0: not in the group yet).
     rebalances: std::sync::atomic::AtomicU64,
 }
 
 impl Assignments {
-    fn new(database_url: &str, schema: &'static str, projection: &'static str) -> Self {
+    fn new(projection: &'static str) -> Self {
         Self {
-            database_url: database_url.to_string(),
-            schema,
             projection,
             fresh: Mutex::new(None),
             rebalances: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    fn set_fresh(&self, held: Held) {
+    fn set_fresh(&self, tpl: &TopicPartitionList) {
+        let partitions = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
         self.rebalances
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        *self.fresh.lock().unwrap_or_else(|p| p.into_inner()) = Some(held);
+        *self.fresh.lock().unwrap_or_else(|p| p.into_inner()) = Some(partitions);
     }
 
     fn gauge(&self, assigned: usize) {
@@ -94,68 +95,8 @@ impl Assignments {
             .set(assigned as f64);
     }
 
-    fn take_fresh(&self) -> Option<Held> {
+    fn take_fresh(&self) -> Option<Vec<(String, i32)>> {
         self.fresh.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-
-    /// Reads the checkpoints on a connection of its own, on a thread of its
-    /// own: this runs inside librdkafka's poll, possibly on a single-threaded
-    /// runtime that must not be re-entered.
-    fn read_checkpoints(&self) -> Result<Vec<(String, i32, i64)>, String> {
-        let (url, schema, projection) = (&self.database_url, self.schema, self.projection);
-        std::thread::scope(|scope| {
-            scope
-                .spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|e| e.to_string())?;
-                    runtime.block_on(async move {
-                        let mut conn = tokio::time::timeout(
-                            Duration::from_secs(10),
-                            PgConnection::connect(url),
-                        )
-                        .await
-                        .map_err(|_| "connecting timed out".to_string())?
-                        .map_err(|e| e.to_string())?;
-                        let rows = bookkeeping::checkpoints(&mut conn, schema, projection)
-                            .await
-                            .map_err(|e| e.to_string());
-                        let _ = conn.close().await;
-                        rows
-                    })
-                })
-                .join()
-                .map_err(|_| "checkpoint reader panicked".to_string())?
-        })
-    }
-
-    /// The checkpoint of each assigned partition (0 when it has none). On
-    /// failure the per-record check in the apply transaction corrects.
-    fn checkpoints_of(&self, tpl: &TopicPartitionList) -> Held {
-        let rows = match self.read_checkpoints() {
-            Ok(rows) => rows,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the checkpoints on assignment; starting from Kafka's offsets");
-                return Held::new();
-            }
-        };
-        let table: Held = rows.into_iter().map(|(t, p, n)| ((t, p), n)).collect();
-        let partitions: Vec<(String, i32)> = tpl
-            .elements()
-            .iter()
-            .map(|e| (e.topic().to_string(), e.partition()))
-            .collect();
-        let mut held = Held::new();
-        for (topic, partition) in partitions {
-            let next = table.get(&(topic.clone(), partition)).copied();
-            // The fetch starts at Kafka's committed offset: starting tansu
-            // 0.6 at explicit offsets stalled fetches of multi-topic
-            // consumers. Records before the checkpoint are skipped; a first
-            // record after it seeks back once (see `Worker::run`).
-            held.insert((topic, partition), next.unwrap_or(0));
-        }
-        held
     }
 }
 
@@ -169,12 +110,20 @@ impl ConsumerContext for Assignments {
     ) {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let held = self.checkpoints_of(tpl);
-                tracing::info!(projection = self.projection, assigned = ?held, "partitions assigned; their checkpoints");
+                tracing::info!(
+                    projection = self.projection,
+                    assigned = tpl.count(),
+                    "partitions assigned"
+                );
+                // The fetch starts at Kafka's committed offset: starting
+                // tansu 0.6 at explicit offsets stalled fetches of
+                // multi-topic consumers. Records before the checkpoint are
+                // skipped; a first record after it seeks back once (see
+                // `Worker::run`).
                 if let Err(error) = consumer.assign(tpl) {
                     tracing::error!(%error, "assign failed");
                 }
-                self.set_fresh(held);
+                self.set_fresh(tpl);
                 self.gauge(tpl.count());
             }
             other => {
@@ -190,7 +139,7 @@ impl ConsumerContext for Assignments {
                 if let Err(error) = consumer.unassign() {
                     tracing::error!(%error, "unassign failed");
                 }
-                self.set_fresh(Held::new());
+                self.set_fresh(&TopicPartitionList::new());
                 self.gauge(0);
             }
         }
@@ -295,6 +244,10 @@ pub async fn run_projection<P: Projection>(
             .set("group.id", config.consumer_group(name))
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
+            // No producer of ours is transactional (outbox + idempotent
+            // producer): read_committed would only cost broker work.
+            .set("isolation.level", "read_uncommitted")
+            .set("fetch.max.bytes", config.kafka_fetch_max_bytes.to_string())
             .set(
                 "session.timeout.ms",
                 config.kafka_session_timeout_ms.to_string(),
@@ -303,11 +256,7 @@ pub async fn run_projection<P: Projection>(
                 "heartbeat.interval.ms",
                 (config.kafka_session_timeout_ms / 3).max(100).to_string(),
             )
-            .create_with_context(Assignments::new(
-                &config.database_url,
-                projection.schema(),
-                name,
-            ))?,
+            .create_with_context(Assignments::new(name))?,
     );
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&names)?;
@@ -401,6 +350,7 @@ impl<P: Projection> Worker<'_, P> {
                 biased;
                 _ = stopped(stop) => break,
                 _ = lag_tick.tick() => {
+                    self.take_assignment().await;
                     self.report_lag().await;
                     if let Err(error) = self.reconcile().await {
                         tracing::warn!(%error, "cannot compare with the checkpoint table");
@@ -416,10 +366,7 @@ impl<P: Projection> Worker<'_, P> {
                     continue;
                 }
             };
-            if let Some(assigned) = consumer.context().take_fresh() {
-                self.next = assigned;
-                self.sought.clear();
-            }
+            self.take_assignment().await;
             let key = (message.topic().to_string(), message.partition());
             // Kafka's committed offset is ahead of the checkpoint (a rebuild
             // moved the table back): read again from the checkpoint, once per
@@ -456,6 +403,88 @@ impl<P: Projection> Worker<'_, P> {
         }
         self.commit_all();
         Ok(())
+    }
+
+    /// After a rebalance: holds the new partitions from their checkpoints.
+    async fn take_assignment(&mut self) {
+        if let Some(assigned) = self.consumer.context().take_fresh() {
+            self.next = self.checkpoints_of(assigned).await;
+            self.sought.clear();
+        }
+    }
+
+    /// The checkpoint of each assigned partition (0 when it has none). On
+    /// failure the per-record check in the apply transaction corrects.
+    async fn checkpoints_of(&self, assigned: Vec<(String, i32)>) -> Held {
+        let table = match self.checkpoint_table().await {
+            Ok(table) => table,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the checkpoints on assignment; starting from Kafka's offsets");
+                return Held::new();
+            }
+        };
+        let mut held = Held::new();
+        for key in assigned {
+            let mut next = table.get(&key).copied().unwrap_or(0);
+            if next > 0 {
+                next = self.within_log(&key, next).await;
+            }
+            held.insert(key, next);
+        }
+        tracing::info!(projection = self.name, assigned = ?held, "checkpoints of the assigned partitions");
+        held
+    }
+
+    /// A checkpoint past the partition's end means the log it counted is
+    /// gone (the topic was recreated, e.g. a fresh local broker beside an
+    /// old database): every record would be skipped as "already applied".
+    /// It moves to the log start instead; the `applied` sequences skip any
+    /// event that was applied before, so nothing counts twice.
+    async fn within_log(&self, key: &(String, i32), next: i64) -> i64 {
+        let consumer = self.consumer.clone();
+        let (topic, partition) = key.clone();
+        let watermarks = tokio::task::spawn_blocking(move || {
+            consumer.fetch_watermarks(&topic, partition, Duration::from_secs(5))
+        })
+        .await;
+        let Ok(Ok((low, high))) = watermarks else {
+            // Unknown: the per-record checks still hold.
+            return next;
+        };
+        if next <= high {
+            return next;
+        }
+        tracing::error!(
+            projection = self.name,
+            topic = %key.0,
+            partition = key.1,
+            checkpoint = next,
+            high_watermark = high,
+            "checkpoint beyond the end of the log (topic recreated?); reading it again from its start"
+        );
+        match bookkeeping::move_back(&self.services.pool, self.schema, self.name, key, next, low)
+            .await
+        {
+            Ok(()) => {
+                metrics::counter!("lms_projection_log_resets_total", "projection" => self.name)
+                    .increment(1);
+                low
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot move the checkpoint back; keeping it");
+                next
+            }
+        }
+    }
+
+    /// The checkpoint table of this projection.
+    async fn checkpoint_table(&self) -> Result<Held, sqlx::Error> {
+        let mut conn = self.services.pool.acquire().await?;
+        Ok(bookkeeping::checkpoints(&mut conn, self.schema, self.name)
+            .await?
+            .into_iter()
+            .map(|(t, p, n)| ((t, p), n))
+            .collect())
     }
 
     /// Reads a partition again from `next`, the checkpoint table's offset
@@ -509,13 +538,7 @@ impl<P: Projection> Worker<'_, P> {
         if self.next.is_empty() {
             return Ok(());
         }
-        let mut conn = self.services.pool.acquire().await?;
-        let table: Held = bookkeeping::checkpoints(&mut conn, self.schema, self.name)
-            .await?
-            .into_iter()
-            .map(|(t, p, n)| ((t, p), n))
-            .collect();
-        drop(conn);
+        let table = self.checkpoint_table().await?;
         let behind: Vec<((String, i32), i64)> = self
             .next
             .iter()

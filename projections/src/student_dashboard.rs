@@ -3,10 +3,12 @@
 //!
 //! Course facts can arrive before any enrollment (another topic, no order
 //! between them): they are kept in `dashboard.courses`, which each new
-//! enrollment copies from.
+//! enrollment copies from. A rebuild's batch goes set-based ([`batch`]).
 
-use crate::projection::{ApplyError, Projection};
-use crate::redis_effects::RedisEffects;
+mod batch;
+
+use crate::projection::{ApplyError, BatchError, Projection};
+use crate::redis_effects::{BatchEffects, RedisEffects};
 use lms_domain::course::CourseEvent;
 use lms_domain::enrollment::EnrollmentEvent;
 use lms_schemas::{DecodedEvent, LmsEvent};
@@ -112,5 +114,15 @@ impl Projection for StudentDashboardProjection {
             LmsEvent::Subscription(_) => {}
         }
         Ok(())
+    }
+
+    async fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        schema: &str,
+        events: &[DecodedEvent],
+        _effects: &mut BatchEffects,
+    ) -> Result<(), BatchError> {
+        batch::apply(tx, schema, events).await
     }
 }

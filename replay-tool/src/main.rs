@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use lms_replay::export::{self, ExportArgs};
 use lms_replay::history::{self, HistoryArgs};
 use lms_replay::output::Output;
-use lms_replay::rebuild::{self, RebuildArgs, VerifyArgs};
+use lms_replay::rebuild::{self, RebuildArgs, VerifyArgs, REBUILD_BATCH_SIZE};
 use lms_replay::state::{self, StateArgs};
 use lms_replay::store::{self, DEFAULT_BATCH_SIZE};
 use lms_replay::{exit, Config, ReplayError};
@@ -27,10 +27,10 @@ struct Cli {
     /// Postgres URL of the event store [env: LMS_DATABASE_URL; default: the local `lms` database].
     #[arg(long, global = true)]
     database_url: Option<String>,
-    /// Rows read per query (keyset pages on position / sequence).
-    #[arg(long, global = true, default_value_t = DEFAULT_BATCH_SIZE,
-          value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    batch_size: u32,
+    /// Rows read per query (keyset pages on position / sequence) [default: 1000;
+    /// for rebuild and verify 5000, also events per shadow transaction].
+    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    batch_size: Option<u32>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -91,29 +91,38 @@ async fn run(cli: &Cli, command: &Command) -> Result<(), ReplayError> {
         config.database_url = url.clone();
     }
     match command {
-        Command::Rebuild(args) => return rebuild::run_rebuild(&config, args, cli.batch_size).await,
+        Command::Rebuild(args) => {
+            return rebuild::run_rebuild(
+                &config,
+                args,
+                cli.batch_size.unwrap_or(REBUILD_BATCH_SIZE),
+            )
+            .await
+        }
         Command::Verify(args) => {
-            return match rebuild::run_verify(&config, args, cli.batch_size).await? {
+            let batch_size = cli.batch_size.unwrap_or(REBUILD_BATCH_SIZE);
+            return match rebuild::run_verify(&config, args, batch_size).await? {
                 true => Ok(()),
                 false => Err(ReplayError::Differences(args.projection.clone())),
-            }
+            };
         }
         _ => {}
     }
+    let batch_size = cli.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
     let database_url = config.database_url;
     let mut connection = store::connect(&database_url).await?;
     match command {
         Command::History(args) => {
             let mut out = Output::stdout();
-            history::run(&mut connection, args, cli.batch_size, &mut out).await?;
+            history::run(&mut connection, args, batch_size, &mut out).await?;
             out.finish()
         }
         Command::State(args) => {
             let mut out = Output::stdout();
-            state::run(&mut connection, args, cli.batch_size, &mut out).await?;
+            state::run(&mut connection, args, batch_size, &mut out).await?;
             out.finish()
         }
-        Command::Export(args) => export::run(&mut connection, args, cli.batch_size)
+        Command::Export(args) => export::run(&mut connection, args, batch_size)
             .await
             .map(|_| ()),
         Command::Rebuild(_) | Command::Verify(_) => Ok(()),

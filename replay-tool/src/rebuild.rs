@@ -12,6 +12,10 @@ use sqlx::PgPool;
 use std::io::IsTerminal;
 use std::time::Duration;
 
+/// `--batch-size` of rebuild and verify unless given: the projections' batch
+/// handlers write a batch in a few statements, so bigger batches are faster.
+pub const REBUILD_BATCH_SIZE: u32 = 5_000;
+
 #[derive(Debug, clap::Args)]
 pub struct RebuildArgs {
     /// course-catalog | roster | student-dashboard | billing

@@ -294,8 +294,10 @@ pub async fn redis_seats(h: &Harness, courses: &[String]) -> BTreeMap<String, i6
     seats
 }
 
-/// Waits until the roster and dashboard hold every enrollment as expected,
-/// then compares every read model exactly.
+/// Waits until every read model holds what the commands imply (the roster
+/// rows come from lms.enrollment.v1, the seat counters from lms.course.v1:
+/// other partitions, so each is waited for), then compares them exactly and
+/// once more after a settle period (nothing counted twice).
 pub async fn assert_read_models(
     h: &Harness,
     expected: &Expected,
@@ -303,11 +305,13 @@ pub async fn assert_read_models(
 ) {
     let caught_up = eventually(Duration::from_secs(240), || async {
         roster_rows(h).await == expected.enrollments
+            && redis_seats(h, &expected.courses).await == expected.seats()
             && (!with_catalog_and_dashboard || dashboard_rows(h).await == expected.enrollments)
             && (!with_catalog_and_dashboard || catalog_seats(h).await == expected.seats())
     })
     .await;
-    if caught_up.is_err() {
+    let roster_done = roster_rows(h).await == expected.enrollments;
+    if caught_up.is_err() && !roster_done {
         let roster = roster_rows(h).await;
         let missing = expected
             .enrollments
@@ -324,7 +328,11 @@ pub async fn assert_read_models(
     // Counters: exactly the expected seats, in Redis as in Postgres.
     let seats = redis_seats(h, &expected.courses).await;
     if seats != expected.seats() {
-        let course = &expected.courses[0];
+        let course = expected
+            .courses
+            .iter()
+            .find(|c| seats.get(*c) != expected.seats().get(*c))
+            .unwrap_or(&expected.courses[0]);
         let mut redis = h.redis().await;
         let guard: Option<i64> = redis
             .get(format!(
