@@ -19,9 +19,9 @@ COPY . .
 # out in the same step because a cache mount is not part of the image.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --workspace --bins \
+    cargo build --release --locked --workspace --exclude lms-bench --bins \
  && mkdir -p /out \
- && find target/release -maxdepth 1 -type f -executable -name 'lms-*' -exec cp {} /out/ \; \
+ && find target/release -maxdepth 1 -type f -executable -name 'lms-*' ! -name lms-bench -exec cp {} /out/ \; \
  && ls -l /out \
  && test -n "$(ls /out)"
 
