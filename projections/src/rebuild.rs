@@ -22,7 +22,7 @@
 
 use crate::projection::{apply_each, BatchError, Projection};
 use crate::redis_effects::BatchEffects;
-use lms_schemas::{from_avro, to_avro, topic_for, DecodedEvent, SchemaError, StoredEvent};
+use lms_schemas::{topic_for, DecodedEvent, SchemaError, StoredEvent};
 use redis::aio::ConnectionManager;
 use sqlx::{Acquire, PgConnection, PgPool, Row};
 use std::collections::{BTreeMap, HashMap};
@@ -38,6 +38,8 @@ pub enum RebuildError {
     Event { position: i64, source: SchemaError },
     #[error("event at position {position} cannot be applied: {message}")]
     Apply { position: i64, message: String },
+    #[error("decoding thread: {0}")]
+    Decode(String),
 }
 
 /// Where a projection's copy is written.
@@ -122,9 +124,9 @@ pub fn decode_stored(row: &sqlx::postgres::PgRow) -> Result<(i64, DecodedEvent),
         payload: &payload,
         metadata: &metadata,
     };
-    // The same Avro mapping the relay publishes and the worker decodes.
-    let decoded = to_avro(&stored)
-        .and_then(|avro| from_avro(&avro.record_name, &avro.value))
+    // What the worker decodes from the relay's Avro record, without the
+    // Avro values (lms_schemas tests it equal to the round trip).
+    let decoded = lms_schemas::decode_stored(&stored)
         .map_err(|source| RebuildError::Event { position, source })?;
     Ok((position, decoded))
 }
@@ -223,10 +225,14 @@ async fn read_batch(
         return Ok(None);
     };
     let last_position = last_row.try_get("position")?;
-    let (positions, events) = rows
-        .iter()
-        .map(decode_stored)
-        .collect::<Result<(Vec<_>, Vec<_>), _>>()?;
+    // CPU-bound: on a thread of its own, beside the write of the batch before.
+    let (positions, events) = tokio::task::spawn_blocking(move || {
+        rows.iter()
+            .map(decode_stored)
+            .collect::<Result<(Vec<_>, Vec<_>), _>>()
+    })
+    .await
+    .map_err(|e| RebuildError::Decode(e.to_string()))??;
     Ok(Some(Batch {
         positions,
         events,

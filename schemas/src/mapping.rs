@@ -254,3 +254,161 @@ fn kind_of(schema: &Schema) -> String {
         other => format!("{:?}", apache_avro::schema::SchemaKind::from(other)).to_lowercase(),
     }
 }
+
+/// Where a normalisation is, built into an [`At`] only on error (the Avro
+/// path allocates its field path for every field; this one is per event).
+#[derive(Clone, Copy)]
+pub(crate) enum Path<'a> {
+    Root(&'a str),
+    Child(&'a Path<'a>, &'a str),
+}
+
+impl Path<'_> {
+    fn at(&self) -> At<'_> {
+        match self {
+            Path::Root(record) => At {
+                record,
+                field: String::new(),
+            },
+            Path::Child(parent, name) => parent.at().child(name),
+        }
+    }
+
+    fn error(&self, reason: impl Into<String>) -> SchemaError {
+        self.at().error(reason)
+    }
+}
+
+/// JSON of `schema` → exactly `to_json(to_avro(json))` (timestamps cut to
+/// microseconds, uuids canonical, defaults filled, fields outside the schema
+/// dropped, the same refusals), without building the Avro value: the
+/// rebuild's decode, where the Avro values were most of the time per event.
+pub(crate) fn normalize(json: Json, schema: &Schema, path: &Path<'_>) -> Result<Json, SchemaError> {
+    let mismatch = |json: &Json| path.error(format!("expected {}, got {json}", kind_of(schema)));
+    match schema {
+        Schema::Null if json.is_null() => Ok(Json::Null),
+        Schema::Boolean if json.is_boolean() => Ok(json),
+        Schema::Int => json
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .map(Json::from)
+            .ok_or_else(|| mismatch(&json)),
+        Schema::Long => json.as_i64().map(Json::from).ok_or_else(|| mismatch(&json)),
+        Schema::Double => json.as_f64().map(Json::from).ok_or_else(|| mismatch(&json)),
+        Schema::String if json.is_string() => Ok(json),
+        Schema::Uuid(_) => json
+            .as_str()
+            .and_then(|s| uuid::Uuid::parse_str(s).ok())
+            .map(|u| Json::String(u.to_string()))
+            .ok_or_else(|| mismatch(&json)),
+        Schema::TimestampMicros => {
+            let micros = json
+                .as_str()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.timestamp_micros())
+                .ok_or_else(|| mismatch(&json))?;
+            let time: DateTime<Utc> = DateTime::from_timestamp_micros(micros)
+                .ok_or_else(|| path.error(format!("{micros} µs is out of range")))?;
+            Ok(Json::String(
+                time.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            ))
+        }
+        Schema::Enum(e) => {
+            let symbol = json.as_str().ok_or_else(|| mismatch(&json))?;
+            if !e.symbols.iter().any(|s| s == symbol) {
+                return Err(path.error(format!("'{symbol}' is not one of {:?}", e.symbols)));
+            }
+            Ok(json)
+        }
+        Schema::Array(a) => match json {
+            Json::Array(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let name = i.to_string();
+                    normalize(item, &a.items, &Path::Child(path, &name))
+                })
+                .collect::<Result<_, _>>()
+                .map(Json::Array),
+            other => Err(mismatch(&other)),
+        },
+        Schema::Record(r) => match json {
+            Json::Object(object) => normalize_record(object, r, path).map(Json::Object),
+            other => Err(mismatch(&other)),
+        },
+        Schema::Union(u) => normalize_union(json, u, schema, path),
+        Schema::Null | Schema::Boolean | Schema::String => Err(mismatch(&json)),
+        other => Err(path.error(format!("unsupported schema type {}", kind_of(other)))),
+    }
+}
+
+/// A record's fields in schema order; a missing field takes its default.
+pub(crate) fn normalize_record(
+    mut object: Map<String, Json>,
+    record: &RecordSchema,
+    path: &Path<'_>,
+) -> Result<Map<String, Json>, SchemaError> {
+    let mut out = Map::new();
+    for field in &record.fields {
+        let path = Path::Child(path, &field.name);
+        let json = match (object.remove(&field.name), &field.default) {
+            (Some(json), _) => json,
+            (None, Some(default)) => default.clone(),
+            (None, None) => return Err(path.error("missing and has no default")),
+        };
+        out.insert(field.name.clone(), normalize(json, &field.schema, &path)?);
+    }
+    Ok(out)
+}
+
+fn normalize_union(
+    json: Json,
+    union: &UnionSchema,
+    schema: &Schema,
+    path: &Path<'_>,
+) -> Result<Json, SchemaError> {
+    let branches = union.variants();
+    if json.is_null() && branches.iter().any(|b| matches!(b, Schema::Null)) {
+        return Ok(Json::Null);
+    }
+    let tagged = json.get(TAG).and_then(Json::as_str).map(str::to_string);
+    let chosen = match &tagged {
+        Some(tag) => branches.iter().find(|b| match b {
+            Schema::Record(r) => branch_tag(r) == Some(tag.as_str()),
+            _ => false,
+        }),
+        // The first branch the value fits, as the Avro path picks it.
+        None => branches
+            .iter()
+            .filter(|b| !matches!(b, Schema::Null))
+            .find(|b| to_avro(&json, b, &path.at()).is_ok()),
+    };
+    // A record branch is read back by its field names, which another branch
+    // could share: such a value takes the Avro path itself, to stay equal.
+    let exact = |r: &RecordSchema| {
+        branches.iter().find_map(|b| match b {
+            Schema::Record(other)
+                if other.fields.len() == r.fields.len()
+                    && r.fields.iter().all(|f| other.lookup.contains_key(&f.name)) =>
+            {
+                Some(std::ptr::eq(other, r))
+            }
+            _ => None,
+        }) == Some(true)
+    };
+    match (chosen, json) {
+        (Some(Schema::Record(r)), Json::Object(mut object)) if exact(r) => {
+            object.remove(TAG);
+            let mut out = normalize_record(object, r, path)?;
+            if let Some(tag) = branch_tag(r) {
+                out.insert(TAG.to_string(), Json::String(tag.to_string()));
+            }
+            Ok(Json::Object(out))
+        }
+        (Some(Schema::Record(_)) | None, json) => {
+            let at = path.at();
+            to_json(&to_avro(&json, schema, &at)?, schema, &at)
+        }
+        (Some(branch), json) => normalize(json, branch, path),
+    }
+}
