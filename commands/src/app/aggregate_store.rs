@@ -5,7 +5,7 @@ use crate::context::CommandContext;
 use crate::error::CommandError;
 use crate::store::{CommandLog, Completion, EventRepository};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, EventStore};
 use lms_domain::DomainError;
 use sqlx::PgPool;
@@ -67,6 +67,40 @@ where
         completion: Option<&Completion>,
     ) -> Result<Written, CommandError> {
         let loaded = self.store.load_aggregate(aggregate_id).await?;
+        self.decide(context, aggregate_id, command, completion, loaded)
+            .await
+    }
+
+    /// As [`execute`](Self::execute) for an aggregate whose id was generated
+    /// for this command: its stream cannot exist yet, so neither the snapshot
+    /// nor the events are read (two round trips of four). The append still
+    /// checks: an existing stream makes it a version conflict, and the retry
+    /// loads.
+    pub async fn execute_new(
+        &self,
+        context: &CommandContext,
+        aggregate_id: &str,
+        command: A::Command,
+        completion: Option<&Completion>,
+    ) -> Result<Written, CommandError> {
+        let empty = EventStoreAggregateContext {
+            aggregate_id: aggregate_id.to_string(),
+            aggregate: A::default(),
+            current_sequence: 0,
+            current_snapshot: None,
+        };
+        self.decide(context, aggregate_id, command, completion, empty)
+            .await
+    }
+
+    async fn decide(
+        &self,
+        context: &CommandContext,
+        aggregate_id: &str,
+        command: A::Command,
+        completion: Option<&Completion>,
+        loaded: EventStoreAggregateContext<A>,
+    ) -> Result<Written, CommandError> {
         // Decide on a copy: the store's commit applies the new events to the
         // loaded state itself when it takes a snapshot.
         let mut working = loaded.aggregate.clone();

@@ -5,6 +5,7 @@ use crate::context::CommandContext;
 use crate::error::CommandError;
 use lms_domain::course::{Course, CourseCommand};
 use lms_domain::CourseId;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -27,14 +28,45 @@ impl CourseService {
         command: CourseCommand,
         created_id: String,
     ) -> Result<Reply, CommandError> {
+        self.run(context, course_id, command, created_id, false)
+            .await
+    }
+
+    /// Creates course `course_id`, an id generated for this command: the
+    /// first attempt reads nothing of the (nonexistent) stream.
+    pub async fn create_new(
+        &self,
+        context: &CommandContext,
+        course_id: CourseId,
+        command: CourseCommand,
+    ) -> Result<Reply, CommandError> {
+        self.run(context, course_id, command, String::new(), true)
+            .await
+    }
+
+    async fn run(
+        &self,
+        context: &CommandContext,
+        course_id: CourseId,
+        command: CourseCommand,
+        created_id: String,
+        fresh: bool,
+    ) -> Result<Reply, CommandError> {
         let id = course_id.to_string();
+        // Only the first attempt: a retry after a conflict loads the stream.
+        let first = AtomicBool::new(fresh);
         self.runner
             .run(context, || async {
                 let completion = context.completion(None, created_id.clone());
-                let written = self
-                    .courses
-                    .execute(context, &id, command.clone(), Some(&completion))
-                    .await?;
+                let written = if first.swap(false, Ordering::Relaxed) {
+                    self.courses
+                        .execute_new(context, &id, command.clone(), Some(&completion))
+                        .await?
+                } else {
+                    self.courses
+                        .execute(context, &id, command.clone(), Some(&completion))
+                        .await?
+                };
                 Ok(Reply {
                     aggregate_id: written.aggregate_id,
                     sequence: written.sequence,

@@ -29,6 +29,7 @@ impl CourseCommands for CourseCommandsService {
     ) -> Result<Response<CommandReply>, Status> {
         handle(&*self.clock, "CreateCourse", request, |ctx, r| async move {
             let mut f = Fields::default();
+            let generated = r.course_id.trim().is_empty();
             let course_id: CourseId = f.id_or_new("course_id", &r.course_id);
             let instructors = f.ids("instructor_ids", &r.instructor_ids);
             let access = f.access(r.access.as_ref());
@@ -44,9 +45,13 @@ impl CourseCommands for CourseCommandsService {
             };
             f.extend(command.violations());
             f.finish()?;
-            self.service
-                .execute(&ctx, course_id, command, String::new())
-                .await
+            if generated {
+                self.service.create_new(&ctx, course_id, command).await
+            } else {
+                self.service
+                    .execute(&ctx, course_id, command, String::new())
+                    .await
+            }
         })
         .await
     }
