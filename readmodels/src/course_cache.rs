@@ -10,8 +10,34 @@
 use crate::catalog::CourseRow;
 use chrono::{DateTime, Utc};
 use redis::aio::ConnectionManager;
+use redis::Script;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use uuid::Uuid;
+
+/// One round trip for a listing page: nil unless warm, else the index
+/// entries (member, score, …) followed by each entry's card (HGETALL).
+/// The card keys are derived from the index, so they cannot be declared in
+/// KEYS: fine on one Redis (or a primary with replicas), not on a cluster
+/// unless the prefix is a hash tag.
+const PUBLISHED_PAGE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local entries = redis.call('ZREVRANGEBYSCORE', KEYS[2], ARGV[1], '-inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {entries}
+for i = 1, #entries, 2 do
+  out[#out + 1] = redis.call('HGETALL', ARGV[3] .. entries[i])
+end
+return out
+";
+
+fn published_page_script() -> &'static Script {
+    static SCRIPT: OnceLock<Script> = OnceLock::new();
+    SCRIPT.get_or_init(|| Script::new(PUBLISHED_PAGE))
+}
+
+/// Extra index entries read with a page, for entries that tie with the
+/// cursor's timestamp and are skipped.
+const TIE_SLACK: usize = 8;
 
 /// Every field of a complete card. `price_cents` is required when `access` is
 /// `paid`, `plan` when it is `plan`; `instructor_ids` is comma-separated,
@@ -86,6 +112,69 @@ impl CourseCache {
             .zip(all.iter())
             .map(|(id, fields)| parse_card(*id, fields))
             .collect())
+    }
+
+    /// Up to `limit` published courses after `after` with their cards, in one
+    /// round trip: `Ok(None)` when the catalog is not warm, a card is missing
+    /// or incomplete, or more entries tie with the cursor than were read
+    /// (the caller then takes the slower paths). The second value: the
+    /// cursor (micros, id) of the page's last course when more follow.
+    pub async fn published_page(
+        &self,
+        after: Option<(i64, Uuid)>,
+        limit: usize,
+    ) -> Result<Option<(Vec<CourseRow>, Option<(i64, Uuid)>)>, redis::RedisError> {
+        let max = after.map_or_else(|| "+inf".to_string(), |(micros, _)| micros.to_string());
+        let want = limit.max(1) + 1 + TIE_SLACK;
+        let mut redis = self.redis.clone();
+        let reply: Option<Vec<redis::Value>> = published_page_script()
+            .key(self.warm_key())
+            .key(self.published_key())
+            .arg(&max)
+            .arg(want)
+            .arg(format!("{}:course:", self.prefix))
+            .invoke_async(&mut redis)
+            .await?;
+        let Some(mut reply) = reply else {
+            return Ok(None);
+        };
+        if reply.is_empty() {
+            return Ok(None);
+        }
+        let cards = reply.split_off(1);
+        let entries: Vec<(String, f64)> = redis::from_redis_value(reply.remove(0))?;
+        let exhausted = entries.len() < want;
+        let mut page = Vec::with_capacity(limit);
+        let mut last_micros = 0;
+        let mut more = false;
+        for ((member, score), card) in entries.into_iter().zip(cards) {
+            let Ok(id) = Uuid::parse_str(&member) else {
+                // The slow path skips and reports it.
+                return Ok(None);
+            };
+            let micros = score as i64;
+            if matches!(after, Some((m, last)) if m == micros && id >= last) {
+                continue;
+            }
+            if page.len() == limit {
+                more = true;
+                break;
+            }
+            let fields: HashMap<String, String> = redis::from_redis_value(card)?;
+            let Some(row) = parse_card(id, &fields) else {
+                return Ok(None);
+            };
+            page.push(row);
+            last_micros = micros;
+        }
+        if !more && !exhausted {
+            // Ties ate the slack: not enough read to know.
+            return Ok(None);
+        }
+        let next = more
+            .then(|| page.last().map(|row| (last_micros, row.course_id)))
+            .flatten();
+        Ok(Some((page, next)))
     }
 
     pub async fn is_warm(&self) -> Result<bool, redis::RedisError> {

@@ -362,6 +362,39 @@ async fn list_courses_uses_redis_only_when_warm() {
 }
 
 #[tokio::test]
+async fn a_listing_of_more_ties_than_one_read_holds_is_walked_exactly_from_redis() {
+    let db = TestDb::create().await;
+    let server = TestServer::start(&db).await;
+    let instructor = Uuid::now_v7();
+    // 20 courses created in the same microsecond: the one-round-trip page
+    // reads a few entries past the cursor's ties, then the slower path must
+    // take over; each page is still the next 3 in (created_at, id) order.
+    let at = t0();
+    let mut expected = Vec::new();
+    for i in 0..20 {
+        let id = seed_course(&db.pool, &format!("pg {i:02}"), "published", instructor, at).await;
+        seed_card(&server, id, &format!("redis {i:02}"), at).await;
+        expected.push((id, format!("redis {i:02}")));
+    }
+    expected.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let expected: Vec<String> = expected.into_iter().map(|(_, t)| t).collect();
+    server.redis_cmd(&["SET", "{p}:catalog:warm", "1"]).await;
+    let walked = walk_courses(
+        &server,
+        ListCoursesRequest {
+            status: "published".into(),
+            page_size: 3,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(walked, expected);
+
+    server.stop().await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
 async fn roster_dashboard_subscription_and_invoices() {
     let db = TestDb::create().await;
     let server = TestServer::start(&db).await;

@@ -131,6 +131,14 @@ impl CourseQueriesService {
         page_size: usize,
     ) -> Result<Option<ListCoursesResponse>, redis::RedisError> {
         let cache = self.ctx.cache();
+        // Usually one round trip; the slower path below decides the rest.
+        if let Some((cards, next)) = cache.published_page(after, page_size).await? {
+            let next = next.map(|(micros, id)| page_token::encode(LISTING, Cursor { micros, id }));
+            return Ok(Some(ListCoursesResponse {
+                courses: cards.into_iter().map(course_message).collect(),
+                next_page_token: next.unwrap_or_default(),
+            }));
+        }
         if !cache.is_warm().await? {
             return Ok(None);
         }
