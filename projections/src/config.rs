@@ -36,6 +36,12 @@ pub struct Config {
     /// (tansu 0.6 answers each in one storage task); must stay ≥ the largest
     /// record (1 MB by default).
     pub kafka_fetch_max_bytes: u32,
+    /// How long the broker may hold a fetch for more data (`fetch.wait.max.ms`;
+    /// librdkafka's default is 500 ms). tansu 0.6 holds a fetch that already
+    /// has data too (half the wait from 250 ms up, else all of it: its
+    /// fetch service), so this is a floor under the read side's latency;
+    /// lower costs the broker more empty fetches while idle.
+    pub kafka_fetch_wait_max_ms: u32,
     /// How long a worker holding no partition waits, while nobody consumes
     /// its projection's backlog, before it rejoins the group (a coordinator
     /// that lost the group leader can leave every member with nothing).
@@ -63,6 +69,7 @@ impl Default for Config {
             max_handler_retries: 3,
             kafka_session_timeout_ms: 45_000,
             kafka_fetch_max_bytes: 1_048_576,
+            kafka_fetch_wait_max_ms: 50,
             idle_rejoin_after_ms: 30_000,
             metrics_addr: "127.0.0.1:9104".into(),
             log_format: "text".into(),

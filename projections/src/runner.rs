@@ -249,6 +249,10 @@ pub async fn run_projection<P: Projection>(
             .set("isolation.level", "read_uncommitted")
             .set("fetch.max.bytes", config.kafka_fetch_max_bytes.to_string())
             .set(
+                "fetch.wait.max.ms",
+                config.kafka_fetch_wait_max_ms.to_string(),
+            )
+            .set(
                 "session.timeout.ms",
                 config.kafka_session_timeout_ms.to_string(),
             )
