@@ -40,7 +40,10 @@ pub struct Config {
     /// librdkafka's default is 500 ms). tansu 0.6 holds a fetch that already
     /// has data too (half the wait from 250 ms up, else all of it: its
     /// fetch service), so this is a floor under the read side's latency;
-    /// lower costs the broker more empty fetches while idle.
+    /// lower costs the broker more fetches. 50 ms measured no better at
+    /// 200 commands/s on a slow day (the workers were the bottleneck) and a
+    /// bench catch-up under it lost a group's assignment on tansu, so the
+    /// default stays librdkafka's (docs/benchmarks.md, run 4).
     pub kafka_fetch_wait_max_ms: u32,
     /// How long a worker holding no partition waits, while nobody consumes
     /// its projection's backlog, before it rejoins the group (a coordinator
@@ -69,7 +72,7 @@ impl Default for Config {
             max_handler_retries: 3,
             kafka_session_timeout_ms: 45_000,
             kafka_fetch_max_bytes: 1_048_576,
-            kafka_fetch_wait_max_ms: 50,
+            kafka_fetch_wait_max_ms: 500,
             idle_rejoin_after_ms: 30_000,
             metrics_addr: "127.0.0.1:9104".into(),
             log_format: "text".into(),
