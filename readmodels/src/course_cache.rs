@@ -35,6 +35,20 @@ fn published_page_script() -> &'static Script {
     SCRIPT.get_or_init(|| Script::new(PUBLISHED_PAGE))
 }
 
+/// What [`CourseCache::published_page`] read.
+pub enum PublishedPage {
+    /// The page, and the cursor (micros, id) of its last course when more follow.
+    Page {
+        cards: Vec<CourseRow>,
+        next: Option<(i64, Uuid)>,
+    },
+    /// Not warm, or a card missing or incomplete: Postgres answers.
+    Cold,
+    /// More entries tie with the cursor than were read (or the index holds
+    /// a non-id): walk the index step by step.
+    InSteps,
+}
+
 /// Extra index entries read with a page, for entries that tie with the
 /// cursor's timestamp and are skipped.
 const TIE_SLACK: usize = 8;
@@ -115,15 +129,12 @@ impl CourseCache {
     }
 
     /// Up to `limit` published courses after `after` with their cards, in one
-    /// round trip: `Ok(None)` when the catalog is not warm, a card is missing
-    /// or incomplete, or more entries tie with the cursor than were read
-    /// (the caller then takes the slower paths). The second value: the
-    /// cursor (micros, id) of the page's last course when more follow.
+    /// round trip (see [`PublishedPage`] for when it cannot answer).
     pub async fn published_page(
         &self,
         after: Option<(i64, Uuid)>,
         limit: usize,
-    ) -> Result<Option<(Vec<CourseRow>, Option<(i64, Uuid)>)>, redis::RedisError> {
+    ) -> Result<PublishedPage, redis::RedisError> {
         let max = after.map_or_else(|| "+inf".to_string(), |(micros, _)| micros.to_string());
         let want = limit.max(1) + 1 + TIE_SLACK;
         let mut redis = self.redis.clone();
@@ -135,12 +146,9 @@ impl CourseCache {
             .arg(format!("{}:course:", self.prefix))
             .invoke_async(&mut redis)
             .await?;
-        let Some(mut reply) = reply else {
-            return Ok(None);
+        let Some(mut reply) = reply.filter(|r| !r.is_empty()) else {
+            return Ok(PublishedPage::Cold);
         };
-        if reply.is_empty() {
-            return Ok(None);
-        }
         let cards = reply.split_off(1);
         let entries: Vec<(String, f64)> = redis::from_redis_value(reply.remove(0))?;
         let exhausted = entries.len() < want;
@@ -149,11 +157,11 @@ impl CourseCache {
         let mut more = false;
         for ((member, score), card) in entries.into_iter().zip(cards) {
             let Ok(id) = Uuid::parse_str(&member) else {
-                // The slow path skips and reports it.
-                return Ok(None);
+                // The index walk skips and reports it.
+                return Ok(PublishedPage::InSteps);
             };
             let micros = score as i64;
-            if matches!(after, Some((m, last)) if m == micros && id >= last) {
+            if at_or_before(after, micros, id) {
                 continue;
             }
             if page.len() == limit {
@@ -162,27 +170,19 @@ impl CourseCache {
             }
             let fields: HashMap<String, String> = redis::from_redis_value(card)?;
             let Some(row) = parse_card(id, &fields) else {
-                return Ok(None);
+                return Ok(PublishedPage::Cold);
             };
             page.push(row);
             last_micros = micros;
         }
         if !more && !exhausted {
             // Ties ate the slack: not enough read to know.
-            return Ok(None);
+            return Ok(PublishedPage::InSteps);
         }
         let next = more
             .then(|| page.last().map(|row| (last_micros, row.course_id)))
             .flatten();
-        Ok(Some((page, next)))
-    }
-
-    pub async fn is_warm(&self) -> Result<bool, redis::RedisError> {
-        let mut redis = self.redis.clone();
-        redis::cmd("EXISTS")
-            .arg(self.warm_key())
-            .query_async(&mut redis)
-            .await
+        Ok(PublishedPage::Page { cards: page, next })
     }
 
     /// Up to `limit` published courses, newest first (ties: higher id first,
@@ -217,8 +217,7 @@ impl CourseCache {
                 };
                 // Scores are micros (< 2^53), so exact in an f64.
                 let micros = score as i64;
-                // Same score as the cursor: only ids sorting after it.
-                if matches!(after, Some((m, last)) if m == micros && id >= last) {
+                if at_or_before(after, micros, id) {
                     continue;
                 }
                 page.push((id, micros));
@@ -231,6 +230,12 @@ impl CourseCache {
             }
         }
     }
+}
+
+/// An index entry at or before the cursor (newest first): same score as the
+/// cursor and an id that does not sort after it.
+fn at_or_before(after: Option<(i64, Uuid)>, micros: i64, id: Uuid) -> bool {
+    matches!(after, Some((m, last)) if m == micros && id >= last)
 }
 
 fn parse_card(course_id: Uuid, fields: &HashMap<String, String>) -> Option<CourseRow> {

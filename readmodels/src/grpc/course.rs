@@ -5,6 +5,7 @@ use super::{
     amount, count, count_source, observe, optional_timestamp, timestamp, QueryContext, Violations,
 };
 use crate::catalog::{self, CourseFilter, CourseRow};
+use crate::course_cache::PublishedPage;
 use crate::error::QueryError;
 use crate::page_token::{self, Cursor};
 use crate::read_your_writes::ReadModel;
@@ -131,31 +132,29 @@ impl CourseQueriesService {
         page_size: usize,
     ) -> Result<Option<ListCoursesResponse>, redis::RedisError> {
         let cache = self.ctx.cache();
-        // Usually one round trip; the slower path below decides the rest.
-        if let Some((cards, next)) = cache.published_page(after, page_size).await? {
-            let next = next.map(|(micros, id)| page_token::encode(LISTING, Cursor { micros, id }));
-            return Ok(Some(ListCoursesResponse {
-                courses: cards.into_iter().map(course_message).collect(),
-                next_page_token: next.unwrap_or_default(),
-            }));
-        }
-        if !cache.is_warm().await? {
-            return Ok(None);
-        }
-        let mut index = cache.published(after, page_size + 1).await?;
-        let next = if index.len() > page_size {
-            index.truncate(page_size);
-            index
-                .last()
-                .map(|&(id, micros)| page_token::encode(LISTING, Cursor { micros, id }))
-        } else {
-            None
+        // Usually one round trip; cursor ties beyond it walk the index.
+        let (cards, next) = match cache.published_page(after, page_size).await? {
+            PublishedPage::Page { cards, next } => (cards, next),
+            PublishedPage::Cold => return Ok(None),
+            PublishedPage::InSteps => {
+                let mut index = cache.published(after, page_size + 1).await?;
+                let next = if index.len() > page_size {
+                    index.truncate(page_size);
+                    index.last().map(|&(id, micros)| (micros, id))
+                } else {
+                    None
+                };
+                let ids: Vec<_> = index.iter().map(|(id, _)| *id).collect();
+                let Some(cards) = cache.cards(&ids).await? else {
+                    tracing::debug!(
+                        "published course without a complete card; listing from Postgres"
+                    );
+                    return Ok(None);
+                };
+                (cards, next)
+            }
         };
-        let ids: Vec<_> = index.iter().map(|(id, _)| *id).collect();
-        let Some(cards) = cache.cards(&ids).await? else {
-            tracing::debug!("published course without a complete card; listing from Postgres");
-            return Ok(None);
-        };
+        let next = next.map(|(micros, id)| page_token::encode(LISTING, Cursor { micros, id }));
         Ok(Some(ListCoursesResponse {
             courses: cards.into_iter().map(course_message).collect(),
             next_page_token: next.unwrap_or_default(),
