@@ -78,9 +78,36 @@ case "${1:-}" in
   *) lms_die "usage: scripts/run.sh [--detach | stop]" ;;
 esac
 
+# The database's Kafka positions (read-model checkpoints, the outbox's
+# published marks) and the Redis read models were filled from one broker.
+# This checkout's tansu lives under .lms/, the database is the machine's:
+# beside a broker it was not filled from (another checkout, .lms/ removed)
+# the checkpoints point into a log that is not there, and the workers would
+# skip the new broker's first records as applied. Then the local demo
+# database and its Redis keys start afresh, as the broker did.
+pair_with_broker() {
+  local id_file="$LMS_HOME/tansu/broker-id" broker paired
+  [[ -f "$id_file" ]] || cat /proc/sys/kernel/random/uuid >"$id_file"
+  broker="$(cat "$id_file")"
+  paired="$(psql "$LMS_DATABASE_URL" -X -q -tA -c 'SELECT broker_id FROM lms_local_broker' 2>/dev/null || true)"
+  [[ "$paired" == "$broker" ]] && return 0
+  if [[ -n "$(psql "$LMS_DATABASE_URL" -X -q -tA -c "SELECT to_regclass('public.events')")" ]]; then
+    echo "the lms database was filled from another Kafka broker than this checkout's (.lms/tansu): starting it and the lms:* Redis keys afresh"
+    local db="${LMS_DATABASE_URL##*/}" admin="${LMS_DATABASE_URL%/*}/postgres"
+    psql "$admin" -X -q -c "DROP DATABASE $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+    redis-cli -u "$LMS_REDIS_URL" --scan --pattern 'lms:*' | xargs -r -n 500 redis-cli -u "$LMS_REDIS_URL" DEL >/dev/null
+  fi
+  psql "$LMS_DATABASE_URL" -X -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
+CREATE TABLE IF NOT EXISTS lms_local_broker (broker_id text NOT NULL);
+DELETE FROM lms_local_broker;
+INSERT INTO lms_local_broker VALUES ('$broker');
+SQL
+}
+
 echo "==> infrastructure"
 scripts/infra.sh up
 eval "$(scripts/infra.sh env)"
+pair_with_broker
 
 echo "==> build"
 cargo build --locked -p lms-commands -p lms-schema-registry -p lms-readmodels -p lms-projections -p xtask
