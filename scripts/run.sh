@@ -84,7 +84,7 @@ esac
 # beside a broker it was not filled from (another checkout, .lms/ removed)
 # the checkpoints point into a log that is not there, and the workers would
 # skip the new broker's first records as applied. Then the local demo
-# database and its Redis keys start afresh, as the broker did.
+# database, its Redis keys and the broker all start afresh.
 pair_with_broker() {
   local id_file="$LMS_HOME/tansu/broker-id" broker paired
   [[ -f "$id_file" ]] || cat /proc/sys/kernel/random/uuid >"$id_file"
@@ -92,10 +92,14 @@ pair_with_broker() {
   paired="$(psql "$LMS_DATABASE_URL" -X -q -tA -c 'SELECT broker_id FROM lms_local_broker' 2>/dev/null || true)"
   [[ "$paired" == "$broker" ]] && return 0
   if [[ -n "$(psql "$LMS_DATABASE_URL" -X -q -tA -c "SELECT to_regclass('public.events')")" ]]; then
-    echo "the lms database was filled from another Kafka broker than this checkout's (.lms/tansu): starting it and the lms:* Redis keys afresh"
+    echo "the lms database was filled from another Kafka broker than this checkout's (.lms/tansu): starting it, the lms:* Redis keys and the broker afresh"
     local db="${LMS_DATABASE_URL##*/}" admin="${LMS_DATABASE_URL%/*}/postgres"
     psql "$admin" -X -q -c "DROP DATABASE $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
     redis-cli -u "$LMS_REDIS_URL" --scan --pattern 'lms:*' | xargs -r -n 500 redis-cli -u "$LMS_REDIS_URL" DEL >/dev/null
+    # The broker too: its topics and group offsets belong to the old data.
+    scripts/infra.sh kafka-fresh
+    cat /proc/sys/kernel/random/uuid >"$id_file"
+    broker="$(cat "$id_file")"
   fi
   psql "$LMS_DATABASE_URL" -X -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
 CREATE TABLE IF NOT EXISTS lms_local_broker (broker_id text NOT NULL);
