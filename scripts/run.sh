@@ -87,6 +87,7 @@ esac
 # database, its Redis keys and the broker all start afresh.
 pair_with_broker() {
   local id_file="$LMS_HOME/tansu/broker-id" broker paired
+  mkdir -p "${id_file%/*}"
   [[ -f "$id_file" ]] || cat /proc/sys/kernel/random/uuid >"$id_file"
   broker="$(cat "$id_file")"
   paired="$(psql "$LMS_DATABASE_URL" -X -q -tA -c 'SELECT broker_id FROM lms_local_broker' 2>/dev/null || true)"
