@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark command (issue #5; never part of the tests): brings up the
-# infrastructure, builds the release binaries, starts a fresh tansu broker of
-# its own (instance "tansu-bench" on 127.0.0.1:19093, beside the dev one) and
+# infrastructure, builds the release binaries, starts a fresh Kafka broker of
+# its own (instance "kafka-bench" on 127.0.0.1:29092, beside the dev one) and
 # runs lms-bench, which prints the table (docs/benchmarks.md).
 #
 #   scripts/bench.sh                        every workload, default sizes
@@ -24,7 +24,7 @@ if [[ "${1:-}" == --debug ]]; then
   profile=debug
   shift
 fi
-BENCH_KAFKA_PORT="${LMS_BENCH_KAFKA_PORT:-19093}"
+BENCH_KAFKA_PORT="${LMS_BENCH_KAFKA_PORT:-29092}"
 
 echo "==> infrastructure" >&2
 scripts/infra.sh up >&2
@@ -41,8 +41,8 @@ cargo build "${flags[@]}" -p lms-commands -p lms-schema-registry -p lms-readmode
   -p lms-projections -p lms-replay >&2
 cargo build "${flags[@]}" -p lms-bench >&2
 
-echo "==> bench broker (tansu-bench on 127.0.0.1:$BENCH_KAFKA_PORT, fresh)" >&2
-LMS_TANSU_NAME=tansu-bench LMS_KAFKA_PORT="$BENCH_KAFKA_PORT" scripts/infra.sh kafka-fresh >&2
+echo "==> bench broker (kafka-bench on 127.0.0.1:$BENCH_KAFKA_PORT, fresh)" >&2
+LMS_KAFKA_NAME=kafka-bench LMS_KAFKA_PORT="$BENCH_KAFKA_PORT" scripts/infra.sh kafka-fresh >&2
 
 echo "==> lms-bench" >&2
 exec "target/$profile/lms-bench" --kafka-brokers "127.0.0.1:$BENCH_KAFKA_PORT" \

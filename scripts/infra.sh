@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# Local infrastructure for dev and CI: PostgreSQL 15, Redis 7, tansu 0.6.0
-# (Kafka-protocol broker, sqlite storage).
+# Local infrastructure for dev and CI: PostgreSQL 15 and Redis 7 (Debian's
+# packages), Apache Kafka 4 in KRaft mode (jars from Maven Central, run with
+# the machine's Java 17+).
 #
 #   scripts/infra.sh up            start what is missing (idempotent)
 #   scripts/infra.sh down          stop only what this script started
 #   scripts/infra.sh status        one line per component; exit 1 if any is down
 #   scripts/infra.sh env           export lines: eval "$(scripts/infra.sh env)"
-#   scripts/infra.sh kafka-fresh   restart this tansu instance with no data
-#                                  (with LMS_TANSU_NAME/LMS_KAFKA_PORT: the test broker)
+#   scripts/infra.sh kafka-fresh   restart this Kafka instance with no data
+#                                  (with LMS_KAFKA_NAME/LMS_KAFKA_PORT: the test broker)
 #   scripts/infra.sh python-venv [REQ...] [-r FILE]
 #                                  make $LMS_HOME/venv, pip-install missing REQs,
 #                                  print the venv's python path
 #
-# State lives under $LMS_HOME (default <repo>/.lms): tansu/ (sqlite db),
-# redis/, logs/, pids/. Settings: LMS_KAFKA_PORT (9092), LMS_REDIS_PORT (6379),
-# LMS_UP_TIMEOUT (60 s per service), LMS_TANSU_INSTALL_TIMEOUT (2400 s).
+# State lives under $LMS_HOME (default <repo>/.lms): kafka/lib (the broker's
+# jars), kafka/instances/NAME (properties, data; its cluster id in
+# data/meta.properties), redis/, logs/, pids/. Settings: LMS_KAFKA_PORT (9092; the controller listens on the next
+# port), LMS_KAFKA_HEAP (768m), LMS_REDIS_PORT (6379), LMS_UP_TIMEOUT (60 s
+# per service).
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -26,23 +29,27 @@ REDIS_HOST=127.0.0.1
 REDIS_PORT="${LMS_REDIS_PORT:-6379}"
 KAFKA_HOST=127.0.0.1
 KAFKA_PORT="${LMS_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))
+KAFKA_HEAP="${LMS_KAFKA_HEAP:-768m}"
 SCHEMA_REGISTRY_URL="http://127.0.0.1:8081"
 DB_NAME=lms
-TANSU_VERSION=0.6.0
 CONFLUENT_KAFKA_REQ='confluent-kafka==2.16.*'
 UP_TIMEOUT="${LMS_UP_TIMEOUT:-60}"
-TANSU_INSTALL_TIMEOUT="${LMS_TANSU_INSTALL_TIMEOUT:-2400}"
 
 LOG_DIR="$LMS_HOME/logs"
 PID_DIR="$LMS_HOME/pids"
 PG_MARK="$PID_DIR/postgres.started"
 REDIS_PID="$PID_DIR/redis.pid"
-# LMS_TANSU_NAME names a broker instance (data dir, pid, log): the test
-# command runs its own ("tansu-test", fresh each run) beside the dev one.
-TANSU_NAME="${LMS_TANSU_NAME:-tansu}"
-TANSU_DIR="$LMS_HOME/$TANSU_NAME"
-TANSU_PID="$PID_DIR/$TANSU_NAME.pid"
-TANSU_LOG="$LOG_DIR/$TANSU_NAME.log"
+KAFKA_POM="$LMS_ROOT/scripts/kafka/pom.xml"
+KAFKA_LOG4J="$LMS_ROOT/scripts/kafka/log4j2.properties"
+KAFKA_LIB="$LMS_HOME/kafka/lib"
+# LMS_KAFKA_NAME names a broker instance (data dir, pid, log): the test
+# command runs its own ("kafka-test", fresh each run) beside the dev one.
+KAFKA_NAME="${LMS_KAFKA_NAME:-kafka}"
+[[ "$KAFKA_NAME" =~ ^[a-z0-9-]+$ ]] || lms_die "LMS_KAFKA_NAME must be [a-z0-9-]+"
+KAFKA_DIR="$LMS_HOME/kafka/instances/$KAFKA_NAME"
+KAFKA_PID="$PID_DIR/$KAFKA_NAME.pid"
+KAFKA_LOG="$LOG_DIR/$KAFKA_NAME.log"
 
 [[ "$KAFKA_PORT" =~ ^[0-9]+$ ]] || lms_die "LMS_KAFKA_PORT must be a number"
 [[ "$REDIS_PORT" =~ ^[0-9]+$ ]] || lms_die "LMS_REDIS_PORT must be a number"
@@ -83,11 +90,10 @@ pg_trust_local() {
 }
 
 pg_up() {
-  local how="already running" installed=""
+  local how="already running"
   if ! pg_ready; then
     if ! command -v pg_ctlcluster >/dev/null || ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; then
       apt_install postgresql
-      installed=1
     fi
     local ver
     ver=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort -V | head -1)
@@ -96,13 +102,13 @@ pg_up() {
       [[ -n "$ver" ]] || lms_die "postgres: no server found under /usr/lib/postgresql"
       lms_log "postgres: creating cluster $ver/main"
       pg_createcluster --port "$PG_PORT" "$ver" main >&2 || lms_die "pg_createcluster $ver main failed"
-      installed=1
     elif [[ ! -d "/etc/postgresql/$ver/main" ]]; then
       lms_log "postgres: creating cluster $ver/main"
       pg_createcluster --port "$PG_PORT" "$ver" main >&2 || lms_die "pg_createcluster $ver main failed"
-      installed=1
     fi
-    if [[ -n "$installed" ]]; then pg_trust_local "$ver"; fi
+    # Also for a cluster the machine came with: the tests and services log
+    # in as postgres over loopback without a password.
+    pg_trust_local "$ver"
     if ! pg_ready; then
       lms_log "postgres: starting cluster $ver/main"
       pg_ctlcluster --skip-systemctl-redirect "$ver" main start >&2 9>&- ||
@@ -111,13 +117,19 @@ pg_up() {
       echo "$ver main" >"$PG_MARK"
       how="started"
     else
-      if [[ -n "$installed" ]]; then
-        pg_ctlcluster --skip-systemctl-redirect "$ver" main reload >&2 || true
-      fi
+      pg_ctlcluster --skip-systemctl-redirect "$ver" main reload >&2 || true
       how="started (by apt)"
     fi
     lms_wait_until "$UP_TIMEOUT" pg_ready ||
       lms_die "postgres: not ready on $PG_HOST:$PG_PORT after ${UP_TIMEOUT}s"
+  fi
+  # A cluster this script started before it trusted loopback.
+  if ! pg_psql -d postgres -c "SELECT 1" >/dev/null 2>&1 && [[ -f "$PG_MARK" ]]; then
+    local mine
+    read -r mine _ <"$PG_MARK" || true
+    pg_trust_local "$mine"
+    pg_ctlcluster --skip-systemctl-redirect "$mine" main reload >&2 || true
+    sleep 1
   fi
   # the services' database; not fatal if auth is not trust
   if ! pg_psql -d postgres -c "SELECT 1" >/dev/null 2>&1; then
@@ -190,61 +202,83 @@ redis_down() {
   fi
 }
 
-# ------------------------------------------------------------------- tansu
-tansu_bin() {
-  local c
-  for c in "$(command -v tansu 2>/dev/null || true)" "$HOME/.cargo/bin/tansu"; do
-    if [[ -n "$c" && -x "$c" ]] && "$c" --version 2>/dev/null | grep -qw "$TANSU_VERSION"; then
-      printf '%s\n' "$c"
-      return 0
-    fi
-  done
-  return 1
+# ------------------------------------------------------------------- kafka
+# Apache Kafka in KRaft mode, one node that is broker and controller. Its
+# class path comes from Maven Central (scripts/kafka/pom.xml, resolved once
+# into $LMS_HOME/kafka/lib and shared by every instance); each instance has
+# its own data dir, properties, pid and log.
+kafka_version() { sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_POM"; }
+
+kafka_java() {
+  local java v
+  java=$(command -v java || true)
+  if [[ -z "$java" ]]; then
+    apt_install openjdk-17-jre-headless
+    java=$(command -v java) || lms_die "kafka: java not found after installing openjdk-17-jre-headless"
+  fi
+  v=$("$java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
+  [[ "${v%%.*}" =~ ^[0-9]+$ ]] && ((${v%%.*} >= 17)) ||
+    lms_die "kafka: $java is Java '$v'; Kafka $(kafka_version) needs 17 or later (set PATH to one)"
+  printf '%s\n' "$java"
 }
 
-other_tansu_install() { pgrep -f "cargo install tansu" >/dev/null 2>&1; }
+# The broker's jars, resolved by Maven into $KAFKA_LIB; done again only when
+# the pinned version changes.
+kafka_install() {
+  local version
+  version=$(kafka_version)
+  [[ -n "$version" ]] || lms_die "kafka: no <kafka.version> in $KAFKA_POM"
+  if [[ -f "$KAFKA_LIB/.version" && "$(<"$KAFKA_LIB/.version")" == "$version" ]]; then
+    return 0
+  fi
+  command -v mvn >/dev/null || apt_install maven
+  lms_log "kafka: resolving Apache Kafka $version's jars from Maven Central into $KAFKA_LIB (once)"
+  local tmp="$KAFKA_LIB.tmp.$$"
+  rm -rf "$tmp"
+  mkdir -p "$tmp" "$LOG_DIR"
+  if ! mvn -B -q -f "$KAFKA_POM" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$tmp" >"$LOG_DIR/kafka-install.log" 2>&1 9>&-; then
+    tail -n 30 "$LOG_DIR/kafka-install.log" >&2
+    rm -rf "$tmp"
+    lms_die "kafka: mvn dependency:copy-dependencies failed (log: $LOG_DIR/kafka-install.log)"
+  fi
+  compgen -G "$tmp/kafka_2.13-$version.jar" >/dev/null || lms_die "kafka: kafka_2.13-$version.jar missing after mvn"
+  echo "$version" >"$tmp/.version"
+  rm -rf "$KAFKA_LIB"
+  mv "$tmp" "$KAFKA_LIB"
+}
 
-tansu_install() {
-  local deadline=$((SECONDS + TANSU_INSTALL_TIMEOUT)) next=$((SECONDS + 60))
-  if other_tansu_install; then
-    lms_log "tansu: another 'cargo install tansu' is running; waiting for it (up to ${TANSU_INSTALL_TIMEOUT}s)"
-    while other_tansu_install; do
-      ((SECONDS < deadline)) || lms_die "tansu: other install still running after ${TANSU_INSTALL_TIMEOUT}s"
-      if ((SECONDS >= next)); then
-        lms_log "tansu: still waiting for the other install (${SECONDS}s)"
-        next=$((SECONDS + 60))
-      fi
-      sleep 5
-    done
-    tansu_bin >/dev/null && return 0
-    lms_log "tansu: the other install did not leave tansu $TANSU_VERSION behind; installing here"
-  fi
-  command -v cargo >/dev/null || [[ -x "$HOME/.cargo/bin/cargo" ]] ||
-    lms_die "tansu: cargo not found; cannot install tansu $TANSU_VERSION"
-  local cargo
-  cargo=$(command -v cargo || echo "$HOME/.cargo/bin/cargo")
-  mkdir -p "$LOG_DIR"
-  local log="$LOG_DIR/tansu-install.log"
-  lms_log "tansu: $TANSU_VERSION not found; running 'cargo install tansu --version $TANSU_VERSION'"
-  lms_log "tansu: it compiles ~600 crates: 10-30 min on 2 cores, only once; log: $log"
-  "$cargo" install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql >"$log" 2>&1 9>&- &
-  local pid=$!
-  while kill -0 "$pid" 2>/dev/null; do
-    if ((SECONDS >= deadline)); then
-      kill "$pid" 2>/dev/null || true
-      lms_die "tansu: cargo install took more than ${TANSU_INSTALL_TIMEOUT}s (log: $log)"
-    fi
-    if ((SECONDS >= next)); then
-      lms_log "tansu: still compiling (${SECONDS}s): $(grep -c '^ *Compiling' "$log" || true) crates so far"
-      next=$((SECONDS + 60))
-    fi
-    sleep 2
-  done
-  if ! wait "$pid"; then
-    tail -n 30 "$log" >&2
-    lms_die "tansu: cargo install failed (log: $log)"
-  fi
-  tansu_bin >/dev/null || lms_die "tansu: installed, but 'tansu --version' does not say $TANSU_VERSION"
+# Writes the instance's properties: plaintext on loopback, the controller on
+# the next port, every internal topic with replication factor 1, no topic
+# auto-creation (the relay and the tests create theirs, as in production).
+kafka_properties() {
+  cat >"$KAFKA_DIR/server.properties" <<EOF
+# Written by scripts/infra.sh for the local instance '$KAFKA_NAME'; rewritten at each start.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$KAFKA_DIR/data
+num.partitions=3
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=false
+delete.topic.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=1000
+log.retention.hours=168
+EOF
 }
 
 kafka_port_open() { lms_port_open "$KAFKA_HOST" "$KAFKA_PORT"; }
@@ -271,119 +305,114 @@ sys.exit(0 if corr == 4242 and err == 0 else 1)
 PY
 }
 
-# Metadata through librdkafka (confluent-kafka): proves the broker serves
-# real clients with its storage engine, not just that the port is open.
+# Metadata through librdkafka (confluent-kafka): the broker answers a real
+# client with itself as the controller-elected leader of its metadata.
 kafka_metadata() {
   timeout 20 "$1" - "$KAFKA_HOST:$KAFKA_PORT" <<'PY' 2>/dev/null
 import sys
 from confluent_kafka.admin import AdminClient
 md = AdminClient({"bootstrap.servers": sys.argv[1], "log_level": 0}).list_topics(timeout=5)
-sys.exit(0 if md.brokers else 1)
+sys.exit(0 if md.brokers and md.controller_id >= 0 else 1)
 PY
 }
 
-tansu_up() {
-  local how="already running" bin
+# A new cluster id in Kafka's form (16 random bytes, base64url).
+kafka_cluster_id() {
+  python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("="))'
+}
+
+kafka_port_or_dead() { kafka_port_open || ! kill -0 "$1" 2>/dev/null; }
+
+kafka_up() {
+  local how="already running"
   if ! kafka_port_open; then
-    if ! bin=$(tansu_bin); then
-      tansu_install
-      bin=$(tansu_bin)
+    kafka_install
+    local java
+    java=$(kafka_java)
+    mkdir -p "$KAFKA_DIR/data" "$LOG_DIR" "$PID_DIR"
+    if lms_pid_alive "$KAFKA_PID" kafka.Kafka; then
+      lms_die "kafka: pid $(<"$KAFKA_PID") is alive but $KAFKA_HOST:$KAFKA_PORT is closed; run '$0 down' first"
     fi
-    mkdir -p "$TANSU_DIR" "$LOG_DIR" "$PID_DIR"
-    if lms_pid_alive "$TANSU_PID" tansu; then
-      lms_die "tansu: pid $(<"$TANSU_PID") is alive but $KAFKA_HOST:$KAFKA_PORT is closed; run '$0 down' first"
+    kafka_properties
+    printf '\n==== %s start: %s:%s (Apache Kafka %s)\n' "$(date -Is)" "$KAFKA_HOST" "$KAFKA_PORT" "$(kafka_version)" >>"$KAFKA_LOG"
+    if [[ ! -f "$KAFKA_DIR/data/meta.properties" ]]; then
+      # A new node: a fresh cluster id, this node the only voter.
+      "$java" -cp "$KAFKA_LIB/*" -Dlog4j2.configurationFile="$KAFKA_LOG4J" kafka.tools.StorageTool format \
+        --standalone --ignore-formatted -t "$(kafka_cluster_id)" \
+        -c "$KAFKA_DIR/server.properties" >>"$KAFKA_LOG" 2>&1 9>&- ||
+        lms_die "kafka: formatting $KAFKA_DIR/data failed (log: $KAFKA_LOG)"
     fi
-    local url="tcp://$KAFKA_HOST:$KAFKA_PORT"
-    # flags beat tansu's env vars (LISTENER_URL, STORAGE_ENGINE, ...) and the
-    # .env file it loads; the OTLP exporter stays off.
-    printf '\n==== %s start: %s\n' "$(date -Is)" "$url" >>"$TANSU_LOG"
     (
-      cd "$TANSU_DIR"
       exec 9>&- # don't hold the infra.lock
-      exec env -u OTEL_EXPORTER_OTLP_ENDPOINT -u SCHEMA_REGISTRY \
-        "$bin" broker \
-        --cluster-id lms \
-        --listener-url "$url" \
-        --advertised-listener-url "$url" \
-        --storage-engine "sqlite://tansu.db" \
-        </dev/null >>"$TANSU_LOG" 2>&1
+      exec "$java" -Xms256m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+        -Djava.awt.headless=true -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
+        -Dlms.instance="$KAFKA_NAME" -cp "$KAFKA_LIB/*" kafka.Kafka "$KAFKA_DIR/server.properties" \
+        </dev/null >>"$KAFKA_LOG" 2>&1
     ) &
-    echo $! >"$TANSU_PID"
+    echo $! >"$KAFKA_PID"
     how="started"
-    local pid
-    pid=$(<"$TANSU_PID")
-    local fail=""
-    lms_wait_until "$UP_TIMEOUT" tansu_port_or_dead "$pid" || fail="port $KAFKA_PORT not open after ${UP_TIMEOUT}s"
+    local pid fail=""
+    pid=$(<"$KAFKA_PID")
+    lms_wait_until "$UP_TIMEOUT" kafka_port_or_dead "$pid" || fail="port $KAFKA_PORT not open after ${UP_TIMEOUT}s"
     if [[ -z "$fail" ]] && ! kill -0 "$pid" 2>/dev/null; then
       fail="process exited"
     fi
     if [[ -n "$fail" ]]; then
       kill "$pid" 2>/dev/null || true
-      rm -f "$TANSU_PID"
-      tail -n 20 "$TANSU_LOG" >&2 || true
-      lms_die "tansu: $fail (log: $TANSU_LOG)"
+      rm -f "$KAFKA_PID"
+      tail -n 20 "$KAFKA_LOG" >&2 || true
+      lms_die "kafka: $fail (log: $KAFKA_LOG)"
     fi
   fi
   # protocol check (also for a broker that was already running)
   local py
   if py=$(lms_python_venv "$CONFLUENT_KAFKA_REQ" 2>"$LOG_DIR/venv.log"); then
     lms_wait_until "$UP_TIMEOUT" kafka_metadata "$py" || {
-      tail -n 20 "$TANSU_LOG" >&2 2>/dev/null || true
-      lms_die "tansu: $KAFKA_HOST:$KAFKA_PORT is open but Kafka metadata fails; another program on that port? (log: $TANSU_LOG)"
+      tail -n 20 "$KAFKA_LOG" >&2 2>/dev/null || true
+      lms_die "kafka: $KAFKA_HOST:$KAFKA_PORT is open but Kafka metadata fails; another program on that port? (log: $KAFKA_LOG)"
     }
   else
     lms_warn "python venv with confluent-kafka unavailable (see $LOG_DIR/venv.log); using a raw ApiVersions probe"
     lms_wait_until "$UP_TIMEOUT" kafka_api_versions || {
-      tail -n 20 "$TANSU_LOG" >&2 2>/dev/null || true
-      lms_die "tansu: $KAFKA_HOST:$KAFKA_PORT is open but no ApiVersions answer; another program on that port? (log: $TANSU_LOG)"
+      tail -n 20 "$KAFKA_LOG" >&2 2>/dev/null || true
+      lms_die "kafka: $KAFKA_HOST:$KAFKA_PORT is open but no ApiVersions answer; another program on that port? (log: $KAFKA_LOG)"
     }
   fi
-  tansu_header_index
-  report tansu "$KAFKA_HOST:$KAFKA_PORT" "$how"
+  report kafka "$KAFKA_HOST:$KAFKA_PORT" "$how ($(kafka_label))"
 }
 
-# tansu 0.6's sqlite schema has no index on its record headers, and a fetch
-# looks up each record's headers with its own query: every fetched record
-# scans the whole header table, so consumers slow down as the log grows
-# (fetches of a catch-up took ~60 s here). An index on the join columns
-# makes that lookup a seek; tansu's DDL is "create ... if not exists", so
-# it leaves the index alone. Local broker only; Apache Kafka needs nothing.
-tansu_header_index() {
-  local db="$TANSU_DIR/tansu.db"
-  [[ -f "$db" ]] || return 0
-  python3 - "$db" <<'PY' >>"$TANSU_LOG" 2>&1 || lms_warn "tansu: could not index its header table (log: $TANSU_LOG)"
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1], timeout=30)
-if db.execute("select 1 from sqlite_master where type = 'table' and name = 'header'").fetchone():
-    db.execute("create index if not exists lms_header_topition_offset on header (topition, offset_id)")
-    db.commit()
-PY
+# "Apache Kafka 4.1.1, KRaft" for an instance started here; a broker found
+# on the port but not started by this script is named as such.
+kafka_label() {
+  if lms_pid_alive "$KAFKA_PID" kafka.Kafka; then
+    printf 'Apache Kafka %s, KRaft, %s' "$(kafka_version)" "$KAFKA_NAME"
+  else
+    printf 'a broker not started by this script'
+  fi
 }
-
-tansu_port_or_dead() { kafka_port_open || ! kill -0 "$1" 2>/dev/null; }
 
 pid_gone() { ! kill -0 "$1" 2>/dev/null; }
 
 wait_pid_gone() { lms_wait_until "$2" pid_gone "$1"; }
 
-tansu_down() {
-  if lms_pid_alive "$TANSU_PID" tansu; then
+kafka_down() {
+  if lms_pid_alive "$KAFKA_PID" kafka.Kafka; then
     local pid
-    pid=$(<"$TANSU_PID")
+    pid=$(<"$KAFKA_PID")
     kill "$pid" 2>/dev/null || true
-    if ! wait_pid_gone "$pid" 15; then
-      lms_warn "tansu: pid $pid ignored SIGTERM; sending SIGKILL"
+    if ! wait_pid_gone "$pid" 30; then
+      lms_warn "kafka: pid $pid ignored SIGTERM for 30 s; sending SIGKILL"
       kill -9 "$pid" 2>/dev/null || true
       wait_pid_gone "$pid" 5 || true
     fi
-    rm -f "$TANSU_PID"
-    report tansu "$KAFKA_HOST:$KAFKA_PORT" "stopped"
+    rm -f "$KAFKA_PID"
+    report kafka "$KAFKA_HOST:$KAFKA_PORT" "stopped"
   else
-    rm -f "$TANSU_PID"
+    rm -f "$KAFKA_PID"
     if kafka_port_open; then
-      report tansu "$KAFKA_HOST:$KAFKA_PORT" "left alone (not started here)"
+      report kafka "$KAFKA_HOST:$KAFKA_PORT" "left alone (not started here)"
     else
-      report tansu "$KAFKA_HOST:$KAFKA_PORT" "not running"
+      report kafka "$KAFKA_HOST:$KAFKA_PORT" "not running"
     fi
   fi
 }
@@ -404,13 +433,13 @@ cmd_up() {
   take_lock 3600
   pg_up
   redis_up
-  tansu_up
+  kafka_up
 }
 
 cmd_down() {
   mkdir -p "$PID_DIR"
   take_lock 120
-  tansu_down
+  kafka_down
   redis_down
   pg_down
 }
@@ -425,8 +454,8 @@ cmd_status() {
     report redis "$REDIS_HOST:$REDIS_PORT" down
     rc=1
   fi
-  if kafka_port_open && kafka_api_versions; then report tansu "$KAFKA_HOST:$KAFKA_PORT" up; else
-    report tansu "$KAFKA_HOST:$KAFKA_PORT" down
+  if kafka_port_open && kafka_api_versions; then report kafka "$KAFKA_HOST:$KAFKA_PORT" "up ($(kafka_label))"; else
+    report kafka "$KAFKA_HOST:$KAFKA_PORT" down
     rc=1
   fi
   return "$rc"
@@ -437,6 +466,7 @@ cmd_env() {
 export LMS_DATABASE_URL=postgres://postgres@$PG_HOST:$PG_PORT/$DB_NAME
 export LMS_REDIS_URL=redis://$REDIS_HOST:$REDIS_PORT
 export LMS_KAFKA_BROKERS=$KAFKA_HOST:$KAFKA_PORT
+export LMS_KAFKA_LIB=$KAFKA_LIB
 export LMS_SCHEMA_REGISTRY_URL=$SCHEMA_REGISTRY_URL
 EOF
 }
@@ -445,13 +475,14 @@ usage() {
   awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
 }
 
-# A broker with no data: stops this instance (if ours) and wipes its dir.
+# A broker with no data: stops this instance (if ours), wipes its data and
+# starts it again, formatted anew (seconds).
 cmd_kafka_fresh() {
   mkdir -p "$LOG_DIR" "$PID_DIR"
   take_lock 3600
-  tansu_down
-  rm -rf "$TANSU_DIR"
-  tansu_up
+  kafka_down
+  rm -rf "$KAFKA_DIR"
+  kafka_up
 }
 
 case "${1:-}" in

@@ -80,27 +80,31 @@ esac
 
 # The database's Kafka positions (read-model checkpoints, the outbox's
 # published marks) and the Redis read models were filled from one broker.
-# This checkout's tansu lives under .lms/, the database is the machine's:
+# This checkout's Kafka lives under .lms/, the database is the machine's:
 # beside a broker it was not filled from (another checkout, .lms/ removed)
 # the checkpoints point into a log that is not there, and the workers would
-# skip the new broker's first records as applied. Then the local demo
-# database, its Redis keys and the broker all start afresh.
+# skip the new broker's first records as applied. The broker's cluster id
+# (written when its storage is formatted) names it; when the database names
+# another, the local demo database, its Redis keys and the broker all start
+# afresh.
+kafka_cluster_id() {
+  sed -n 's/^cluster.id=//p' "$LMS_HOME/kafka/instances/kafka/data/meta.properties" 2>/dev/null
+}
+
 pair_with_broker() {
-  local id_file="$LMS_HOME/tansu/broker-id" broker paired
-  mkdir -p "${id_file%/*}"
-  [[ -f "$id_file" ]] || cat /proc/sys/kernel/random/uuid >"$id_file"
-  broker="$(cat "$id_file")"
+  local broker paired
+  broker="$(kafka_cluster_id)"
+  [[ -n "$broker" ]] || lms_die "no cluster id in $LMS_HOME/kafka/instances/kafka/data/meta.properties (is this checkout's Kafka running?)"
   paired="$(psql "$LMS_DATABASE_URL" -X -q -tA -c 'SELECT broker_id FROM lms_local_broker' 2>/dev/null || true)"
   [[ "$paired" == "$broker" ]] && return 0
   if [[ -n "$(psql "$LMS_DATABASE_URL" -X -q -tA -c "SELECT to_regclass('public.events')")" ]]; then
-    echo "the lms database was filled from another Kafka broker than this checkout's (.lms/tansu): starting it, the lms:* Redis keys and the broker afresh"
+    echo "the lms database was filled from another Kafka broker than this checkout's (.lms/kafka): starting it, the lms:* Redis keys and the broker afresh"
     local db="${LMS_DATABASE_URL##*/}" admin="${LMS_DATABASE_URL%/*}/postgres"
     psql "$admin" -X -q -c "DROP DATABASE $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
     redis-cli -u "$LMS_REDIS_URL" --scan --pattern 'lms:*' | xargs -r -n 500 redis-cli -u "$LMS_REDIS_URL" DEL >/dev/null
     # The broker too: its topics and group offsets belong to the old data.
     scripts/infra.sh kafka-fresh
-    cat /proc/sys/kernel/random/uuid >"$id_file"
-    broker="$(cat "$id_file")"
+    broker="$(kafka_cluster_id)"
   fi
   psql "$LMS_DATABASE_URL" -X -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
 CREATE TABLE IF NOT EXISTS lms_local_broker (broker_id text NOT NULL);
@@ -134,7 +138,7 @@ ready lms-projections lms_port_open 127.0.0.1 "${PROJECTIONS_METRICS##*:}"
 
 echo "==> demo data"
 # The demo ends by reading its data back through lms-query. The projection
-# workers need a while (~20 s on tansu) to join their consumer groups: the
+# workers need a few seconds to join their consumer groups: the
 # demo's queries wait for the command replies' positions and, while the
 # server answers UNAVAILABLE (READ_MODEL_BEHIND), ask again after the
 # RetryInfo delay, for at most 60 s.
@@ -157,7 +161,7 @@ The LMS is running.
   projections       lms-projections: course-catalog, roster, student-dashboard, billing
                     (consumer groups lms.projection.<name>, dead letters on lms.dlq.v1)
   schema registry   http://$REGISTRY_ADDR   (Confluent API: /subjects, /schemas/ids/{id}, /config)
-  Kafka (tansu)     $LMS_KAFKA_BROKERS   topics lms.course.v1, lms.enrollment.v1, lms.subscription.v1
+  Kafka             $LMS_KAFKA_BROKERS   topics lms.course.v1, lms.enrollment.v1, lms.subscription.v1
   metrics           http://$COMMANDS_METRICS/metrics (commands), http://$RELAY_METRICS/metrics (relay),
                     http://$QUERY_METRICS/metrics (queries), http://$PROJECTIONS_METRICS/metrics (projections)
   event store       $LMS_DATABASE_URL   (tables events, outbox, command_log)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: sets up what the tests need, then runs every check —
 # formatting, clippy (-D warnings), unit and integration tests against real
-# Postgres/Redis/tansu on loopback, and the deployment manifests check.
+# Postgres/Redis/Kafka on loopback, and the deployment manifests check.
 #
 #   scripts/test.sh             everything
 #   scripts/test.sh --no-deploy skip the Kubernetes manifest check
@@ -32,9 +32,9 @@ step "infrastructure"
 scripts/infra.sh up
 eval "$(scripts/infra.sh env)"
 # Tests get a broker of their own, empty each run: every test creates topics
-# under a unique prefix, and tansu can't delete topics safely, so reusing one
-# broker would pile them up run after run.
-export LMS_TANSU_NAME=tansu-test LMS_KAFKA_PORT=19092
+# under a unique prefix, and an empty broker keeps runs independent of each
+# other and of the run command's data.
+export LMS_KAFKA_NAME=kafka-test LMS_KAFKA_PORT=19092
 scripts/infra.sh kafka-fresh
 export LMS_KAFKA_BROKERS=127.0.0.1:19092
 # Python peers for the interop tests (confluent-kafka, fastavro).

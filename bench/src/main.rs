@@ -52,7 +52,7 @@ struct Cli {
     /// Redis key prefix of the bench read models (its keys are deleted at start).
     #[arg(long, default_value = "lmsbench")]
     redis_prefix: String,
-    /// Kafka brokers (scripts/bench.sh starts a fresh tansu for the bench on 19093).
+    /// Kafka brokers (scripts/bench.sh starts a fresh Kafka for the bench on 29092).
     #[arg(
         long,
         env = "LMS_BENCH_KAFKA_BROKERS",
@@ -93,7 +93,7 @@ struct Cli {
     /// Published courses seeded for the query workload.
     #[arg(long, default_value_t = 200)]
     query_courses: usize,
-    /// Relay and raw producer with the idempotent producer (tansu 0.6 may fail under load with it).
+    /// Relay and raw producer with the idempotent producer.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     producer_idempotence: bool,
     /// LMS_LOG of the services.

@@ -1,7 +1,7 @@
 //! Interop with an independent client: Python confluent-kafka 2.16 reads our
 //! topics through our registry with its own AvroDeserializer and must see
 //! every field as we meant it; and Rust decodes an event Python serialized
-//! with our schema. Real tansu, registry, Postgres, relay and gRPC server.
+//! with our schema. Real Kafka, registry, Postgres, relay and gRPC server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

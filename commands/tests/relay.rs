@@ -1,5 +1,5 @@
 //! The outbox relay end to end: commands over gRPC → outbox → relay → Kafka
-//! (tansu) → decoded through the schema registry. Real servers throughout.
+//! (Apache Kafka) → decoded through the schema registry. Real servers throughout.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -147,16 +147,11 @@ async fn events_written_while_the_broker_is_down_arrive_in_order_when_it_is_back
     let registry = Registry::start(&db).await;
     let mut broker = PrivateBroker::start().await;
     let server = TestServer::start(&db).await;
-    let config = RelayConfig {
-        // tansu 0.6.0 (sqlite) panics on an idempotent producer that
-        // outlives a broker restart ("more or less than one row" in
-        // idempotent_message_check) and then serves nothing; Apache Kafka
-        // answers such a producer properly. So this restart test runs the
-        // relay's ordered, non-idempotent mode; the SIGKILL test below keeps
-        // idempotence on.
-        producer_idempotence: false,
-        ..relay_config(&db, &broker.brokers(), &registry)
-    };
+    let config = relay_config(&db, &broker.brokers(), &registry);
+    assert!(
+        config.producer_idempotence,
+        "the relay runs idempotent across the restart"
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let relay_pool = db.pool.clone();
     let relay_config = config.clone();

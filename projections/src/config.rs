@@ -28,26 +28,24 @@ pub struct Config {
     /// Attempts after the first before a failing event goes to the DLQ.
     pub max_handler_retries: u32,
     /// Consumer-group session timeout: how soon a crashed worker's
-    /// partitions move to the others (Kafka's 45 s default; shorter ones
-    /// expired healthy members of a loaded 2-core test machine on tansu).
+    /// partitions move to the others (Kafka's 45 s default).
     pub kafka_session_timeout_ms: u32,
-    /// Upper bound of one fetch response (`fetch.max.bytes`): small fetches
-    /// keep a catch-up from monopolising a broker that serves fetches slowly
-    /// (tansu 0.6 answers each in one storage task); must stay ≥ the largest
-    /// record (1 MB by default).
+    /// Upper bound of one fetch response (`fetch.max.bytes`); must stay ≥
+    /// the largest record (1 MB by default).
     pub kafka_fetch_max_bytes: u32,
-    /// How long the broker may hold a fetch for more data (`fetch.wait.max.ms`;
-    /// librdkafka's default is 500 ms). tansu 0.6 holds a fetch that already
-    /// has data too (half the wait from 250 ms up, else all of it: its
-    /// fetch service), so this is a floor under the read side's latency;
-    /// lower costs the broker more fetches. 50 ms measured no better at
-    /// 200 commands/s on a slow day (the workers were the bottleneck) and a
-    /// bench catch-up under it lost a group's assignment on tansu, so the
-    /// default stays librdkafka's (docs/benchmarks.md, run 4).
+    /// How long the broker may hold a fetch that has no data yet
+    /// (`fetch.wait.max.ms`, librdkafka's default 500 ms). Apache Kafka
+    /// answers as soon as data arrives, so this bounds idle polling, not
+    /// the read side's latency.
     pub kafka_fetch_wait_max_ms: u32,
+    /// Bootstrap servers of the client that reads watermarks and the
+    /// group's committed offsets for the lag metrics (empty: the same as
+    /// `kafka_brokers`). It is a client of its own, off the consume path.
+    pub kafka_lag_brokers: String,
+    /// How often that client reads them (the lag metrics' resolution).
+    pub lag_interval_ms: u64,
     /// How long a worker holding no partition waits, while nobody consumes
-    /// its projection's backlog, before it rejoins the group (a coordinator
-    /// that lost the group leader can leave every member with nothing).
+    /// its projection's backlog, before it rejoins the group.
     pub idle_rejoin_after_ms: u64,
     /// Prometheus `/metrics` listen address.
     pub metrics_addr: String,
@@ -74,6 +72,8 @@ impl Default for Config {
             kafka_fetch_max_bytes: 1_048_576,
             kafka_fetch_wait_max_ms: 500,
             idle_rejoin_after_ms: 30_000,
+            kafka_lag_brokers: String::new(),
+            lag_interval_ms: 2_000,
             metrics_addr: "127.0.0.1:9104".into(),
             log_format: "text".into(),
             log: "info".into(),

@@ -1,5 +1,5 @@
 //! course-catalog end to end: commands over gRPC → outbox → relay → Kafka
-//! (shared tansu, own topic prefix) → worker → Postgres rows and Redis card;
+//! (shared broker, own topic prefix) → worker → Postgres rows and Redis card;
 //! redelivered records change nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -108,7 +108,7 @@ async fn commands_reach_the_query_api_through_kafka_with_read_your_writes() {
     let instructor = Caller::instructor();
     let mut courses = h.server.courses();
 
-    // The workers join their consumer groups first (tens of seconds on tansu):
+    // The workers join their consumer groups first:
     // wait for a first course to show up before timing anything.
     let (warmup, warmup_seq) = h.course(instructor, "Warm-up", false).await;
     h.wait_applied("catalog", "course-catalog", &warmup, warmup_seq)

@@ -31,8 +31,8 @@ pub async fn run(bench: &mut Bench) -> Result<(), WorkloadError> {
 
 async fn run_at(bench: &mut Bench, rate: u32) -> Result<(), WorkloadError> {
     let client = bench.command_client().await?;
-    // Everything before is projected (the workers join their groups, ~20 s
-    // on tansu, and catch up with the earlier workloads' events).
+    // Everything before is projected (the workers join their groups and
+    // catch up with the earlier workloads' events).
     crate::progress("end to end: waiting for the workers to catch up");
     let probe = client.create_course("Catch-up probe".into()).await?;
     bench

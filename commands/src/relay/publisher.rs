@@ -56,8 +56,8 @@ impl Publisher {
             .map(|(code, reason)| format!("{code}: {reason}"))
     }
 
-    /// Creates the per-aggregate topics if missing (tansu, like many managed
-    /// Kafkas, does not auto-create).
+    /// Creates the per-aggregate topics if missing (brokers here and in
+    /// production run with topic auto-creation off).
     pub async fn ensure_topics(&self, config: &RelayConfig) -> Result<(), RelayError> {
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", &self.brokers)

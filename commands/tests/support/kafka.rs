@@ -1,6 +1,6 @@
-//! Kafka-side test helpers: a private tansu broker that a test may stop and
-//! restart, the in-process schema registry, and a consumer that reads back
-//! every record of a set of topics.
+//! Kafka-side test helpers: a private Apache Kafka broker that a test may
+//! stop and restart, the in-process schema registry, and a consumer that
+//! reads back every record of a set of topics.
 #![allow(dead_code)]
 
 use super::TestDb;
@@ -25,18 +25,21 @@ pub fn unique_prefix() -> String {
     format!("t{}.", uuid::Uuid::now_v7().simple())
 }
 
-fn tansu_binary() -> PathBuf {
-    let home = std::env::var("HOME").unwrap_or_default();
-    let installed = PathBuf::from(home).join(".cargo/bin/tansu");
-    if installed.exists() {
-        installed
-    } else {
-        PathBuf::from("tansu")
-    }
+/// The broker's jars, resolved by `scripts/infra.sh up` (LMS_KAFKA_LIB, or
+/// the checkout's .lms/kafka/lib).
+fn kafka_lib() -> PathBuf {
+    std::env::var_os("LMS_KAFKA_LIB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.lms/kafka/lib"))
 }
 
-/// A tansu broker of this test's own (sqlite storage in a temp dir), so the
-/// test can take it down without disturbing others.
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    probe.local_addr().expect("addr").port()
+}
+
+/// An Apache Kafka broker of this test's own (KRaft, one node, data in a
+/// temp dir), so the test can take it down without disturbing others.
 pub struct PrivateBroker {
     pub port: u16,
     dir: PathBuf,
@@ -45,12 +48,43 @@ pub struct PrivateBroker {
 
 impl PrivateBroker {
     pub async fn start() -> PrivateBroker {
-        let port = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-            probe.local_addr().expect("addr").port()
-        };
-        let dir = std::env::temp_dir().join(format!("lms-tansu-{}", uuid::Uuid::now_v7().simple()));
-        std::fs::create_dir_all(&dir).expect("broker dir");
+        let port = free_port();
+        let controller = free_port();
+        let dir = std::env::temp_dir().join(format!("lms-kafka-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(dir.join("data")).expect("broker dir");
+        let properties = format!(
+            "process.roles=broker,controller\n\
+             node.id=1\n\
+             controller.quorum.bootstrap.servers=127.0.0.1:{controller}\n\
+             listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+             controller.listener.names=CONTROLLER\n\
+             inter.broker.listener.name=PLAINTEXT\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             log.dirs={data}\n\
+             auto.create.topics.enable=false\n\
+             offsets.topic.replication.factor=1\n\
+             offsets.topic.num.partitions=3\n\
+             transaction.state.log.replication.factor=1\n\
+             transaction.state.log.min.isr=1\n\
+             share.coordinator.state.topic.replication.factor=1\n\
+             share.coordinator.state.topic.min.isr=1\n\
+             group.initial.rebalance.delay.ms=0\n",
+            data = dir.join("data").display()
+        );
+        std::fs::write(dir.join("server.properties"), properties).expect("properties");
+        let log = std::fs::File::create(dir.join("kafka.log")).expect("log");
+        let formatted = Command::new("java")
+            .arg("-cp")
+            .arg(kafka_lib().join("*"))
+            .args(["kafka.tools.StorageTool", "format", "--standalone"])
+            .args(["-t", &uuid::Uuid::now_v7().simple().to_string(), "-c"])
+            .arg(dir.join("server.properties"))
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .status()
+            .expect("run Kafka's StorageTool (java and scripts/infra.sh up's jars)");
+        assert!(formatted.success(), "formatting {} failed", dir.display());
         let mut broker = PrivateBroker {
             port,
             dir,
@@ -64,50 +98,66 @@ impl PrivateBroker {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Starts (again) on the same port and storage.
+    /// Starts (again) on the same ports and storage; returns once a client's
+    /// metadata request is answered.
     pub async fn resume(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let log = std::fs::File::create(self.dir.join("tansu.log")).expect("log");
-        let child = Command::new(tansu_binary())
-            .current_dir(&self.dir)
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .env_remove("SCHEMA_REGISTRY")
-            .args(["broker", "--cluster-id", "lms-test", "--listener-url", &url])
-            .args([
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "sqlite://tansu.db",
-            ])
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("kafka.log"))
+            .expect("log");
+        let child = Command::new("java")
+            .args(["-Xms128m", "-Xmx384m", "-XX:+UseG1GC"])
+            .arg(format!(
+                "-Dlog4j2.configurationFile={}/../scripts/kafka/log4j2.properties",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .arg("-cp")
+            .arg(kafka_lib().join("*"))
+            .arg("kafka.Kafka")
+            .arg(self.dir.join("server.properties"))
             .stdout(Stdio::from(log.try_clone().expect("log")))
             .stderr(Stdio::from(log))
             .spawn()
-            .expect("start tansu (install it with scripts/infra.sh up)");
+            .expect("start Kafka (java and scripts/infra.sh up's jars)");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let brokers = self.brokers();
+        loop {
+            let probe = brokers.clone();
+            let ready = tokio::task::spawn_blocking(move || {
+                let consumer: BaseConsumer = ClientConfig::new()
+                    .set("bootstrap.servers", &probe)
+                    .set("log_level", "0")
+                    .create()
+                    .expect("probe client");
+                consumer
+                    .fetch_metadata(None, Duration::from_secs(2))
+                    .map(|metadata| !metadata.brokers().is_empty())
+                    .unwrap_or(false)
+            })
             .await
-            .is_err()
-        {
+            .expect("probe task");
+            if ready {
+                return;
+            }
             assert!(
                 Instant::now() < deadline,
-                "tansu did not start on port {}",
-                self.port
+                "Kafka did not start on port {} (log: {})",
+                self.port,
+                self.dir.join("kafka.log").display()
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
-    /// Stops the broker (SIGTERM, then waits). Not SIGKILL: tansu 0.6.0 on
-    /// sqlite can come back from a SIGKILL with idempotent-producer state it
-    /// then panics on ("more or less than one row" in
-    /// idempotent_message_check), after which it answers nothing.
+    /// Stops the broker: SIGTERM (a controlled shutdown), SIGKILL after 30 s.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
                 .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
+            let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
                     return;
@@ -124,7 +174,7 @@ impl Drop for PrivateBroker {
     fn drop(&mut self) {
         self.stop();
         if std::thread::panicking() {
-            eprintln!("tansu data and log kept in {}", self.dir.display());
+            eprintln!("Kafka data and log kept in {}", self.dir.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }

@@ -64,11 +64,6 @@ impl Harness {
             topic_prefix: unique_prefix(),
             topic_partitions: 3,
             delivery_timeout_ms: 30_000,
-            // tansu 0.6 panics in its idempotent-produce check under this
-            // load ("more or less than one row") and stops serving: the
-            // read-side tests publish ordered, one batch in flight (the relay
-            // tests cover the idempotent producer).
-            producer_idempotence: false,
             poll_interval_ms: 100,
             ..Default::default()
         };
