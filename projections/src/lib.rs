@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod billing;
 pub mod bookkeeping;
+pub mod broker_view;
 pub mod config;
 pub mod course_catalog;
 pub mod decode;

@@ -3,6 +3,7 @@
 //! dead letters for poison records, lag metrics, graceful shutdown.
 
 use crate::apply::{backoff, Applier, Outcome};
+use crate::broker_view::{self, BrokerView};
 use crate::config::Config;
 use crate::decode::{DecodeError, RecordDecoder};
 use crate::dlq::{self, DeadLetters};
@@ -115,11 +116,9 @@ impl ConsumerContext for Assignments {
                     assigned = tpl.count(),
                     "partitions assigned"
                 );
-                // The fetch starts at Kafka's committed offset: starting
-                // tansu 0.6 at explicit offsets stalled fetches of
-                // multi-topic consumers. Records before the checkpoint are
-                // skipped; a first record after it seeks back once (see
-                // `Worker::run`).
+                // The fetch starts at Kafka's committed offset. Records
+                // before the checkpoint are skipped; a first record after it
+                // seeks back once (see `Worker::run`).
                 if let Err(error) = consumer.assign(tpl) {
                     tracing::error!(%error, "assign failed");
                 }
@@ -267,6 +266,7 @@ pub async fn run_projection<P: Projection>(
     tracing::info!(projection = name, topics = ?topics, "projection worker started");
     let applier = services.applier(projection.clone());
     let fresh = !bookkeeping::has_checkpoints(&services.pool, projection.schema(), name).await?;
+    let view = broker_view::spawn(config, name, topics.clone(), stop.clone())?;
     let warm = projection
         .warm_marker()
         .filter(|_| fresh)
@@ -274,6 +274,8 @@ pub async fn run_projection<P: Projection>(
     let worker = Worker {
         topics: topics.clone(),
         sought: Default::default(),
+        unverified: HashMap::new(),
+        view,
         idle: None,
         warm,
         name,
@@ -303,39 +305,15 @@ struct Worker<'a, P> {
     topics: Vec<String>,
     /// Partitions whose first record since the assignment was checked.
     sought: std::collections::HashSet<(String, i32)>,
+    /// Held partitions whose checkpoint was not yet compared with the end
+    /// of their log, with when they were assigned: a view read after that
+    /// settles it (see `verify_within_log`).
+    unverified: HashMap<(String, i32), std::time::Instant>,
+    /// The latest watermarks and group backlog (read by a task of its own).
+    view: watch::Receiver<Arc<BrokerView>>,
     /// Since when this worker holds no partition while the group's backlog
     /// does not shrink (and the backlog then).
     idle: Option<(std::time::Instant, i64)>,
-}
-
-/// Records of `topics` the group has not committed yet (None: unknown).
-fn group_backlog<C: ConsumerContext>(
-    consumer: &StreamConsumer<C>,
-    topics: &[String],
-) -> Option<i64> {
-    let timeout = Duration::from_secs(2);
-    let mut all = TopicPartitionList::new();
-    let mut high_total = 0i64;
-    for topic in topics {
-        let metadata = consumer.fetch_metadata(Some(topic), timeout).ok()?;
-        for t in metadata.topics() {
-            for p in t.partitions() {
-                let (_, high) = consumer.fetch_watermarks(topic, p.id(), timeout).ok()?;
-                high_total += high;
-                all.add_partition(topic, p.id());
-            }
-        }
-    }
-    let committed = consumer.committed_offsets(all, timeout).ok()?;
-    let done: i64 = committed
-        .elements()
-        .iter()
-        .map(|e| match e.offset() {
-            Offset::Offset(o) => o,
-            _ => 0,
-        })
-        .sum();
-    Some((high_total - done).max(0))
 }
 
 enum Handled {
@@ -347,7 +325,9 @@ enum Handled {
 
 impl<P: Projection> Worker<'_, P> {
     async fn run(mut self, stop: &mut watch::Receiver<bool>) -> Result<(), WorkerError> {
-        let mut lag_tick = tokio::time::interval(Duration::from_secs(5));
+        let mut lag_tick = tokio::time::interval(Duration::from_millis(
+            self.services.config.lag_interval_ms.max(100),
+        ));
         let consumer = self.consumer.clone();
         loop {
             let received = tokio::select! {
@@ -355,6 +335,7 @@ impl<P: Projection> Worker<'_, P> {
                 _ = stopped(stop) => break,
                 _ = lag_tick.tick() => {
                     self.take_assignment().await;
+                    self.verify_within_log().await;
                     self.report_lag().await;
                     if let Err(error) = self.reconcile().await {
                         tracing::warn!(%error, "cannot compare with the checkpoint table");
@@ -414,6 +395,13 @@ impl<P: Projection> Worker<'_, P> {
         if let Some(assigned) = self.consumer.context().take_fresh() {
             self.next = self.checkpoints_of(assigned).await;
             self.sought.clear();
+            let now = std::time::Instant::now();
+            self.unverified = self
+                .next
+                .iter()
+                .filter(|(_, next)| **next > 0)
+                .map(|(key, _)| (key.clone(), now))
+                .collect();
         }
     }
 
@@ -427,14 +415,13 @@ impl<P: Projection> Worker<'_, P> {
                 return Held::new();
             }
         };
-        let mut held = Held::new();
-        for key in assigned {
-            let mut next = table.get(&key).copied().unwrap_or(0);
-            if next > 0 {
-                next = self.within_log(&key, next).await;
-            }
-            held.insert(key, next);
-        }
+        let held: Held = assigned
+            .into_iter()
+            .map(|key| {
+                let next = table.get(&key).copied().unwrap_or(0);
+                (key, next)
+            })
+            .collect();
         tracing::info!(projection = self.name, assigned = ?held, "checkpoints of the assigned partitions");
         held
     }
@@ -442,41 +429,57 @@ impl<P: Projection> Worker<'_, P> {
     /// A checkpoint past the partition's end means the log it counted is
     /// gone (the topic was recreated, e.g. a fresh local broker beside an
     /// old database): every record would be skipped as "already applied".
-    /// It moves to the log start instead; the `applied` sequences skip any
-    /// event that was applied before, so nothing counts twice.
-    async fn within_log(&self, key: &(String, i32), next: i64) -> i64 {
-        let consumer = self.consumer.clone();
-        let (topic, partition) = key.clone();
-        let watermarks = tokio::task::spawn_blocking(move || {
-            consumer.fetch_watermarks(&topic, partition, Duration::from_secs(5))
-        })
-        .await;
-        let Ok(Ok((low, high))) = watermarks else {
-            // Unknown: the per-record checks still hold.
-            return next;
-        };
-        if next <= high {
-            return next;
+    /// Such a partition is read again from its log start; the `applied`
+    /// sequences skip any event that was applied before, so nothing counts
+    /// twice. Judged only on watermarks read after the assignment (an older
+    /// high watermark may predate records this worker applied since).
+    async fn verify_within_log(&mut self) {
+        if self.unverified.is_empty() {
+            return;
         }
-        tracing::error!(
-            projection = self.name,
-            topic = %key.0,
-            partition = key.1,
-            checkpoint = next,
-            high_watermark = high,
-            "checkpoint beyond the end of the log (topic recreated?); reading it again from its start"
-        );
-        match bookkeeping::move_back(&self.services.pool, self.schema, self.name, key, next, low)
-            .await
-        {
-            Ok(()) => {
-                metrics::counter!("lms_projection_log_resets_total", "projection" => self.name)
-                    .increment(1);
-                low
+        let view = self.view.borrow().clone();
+        let Some(read_at) = view.read_at else { return };
+        let settled: Vec<((String, i32), i64, i64)> = self
+            .unverified
+            .iter()
+            .filter(|(_, assigned_at)| read_at > **assigned_at)
+            .filter_map(|(key, _)| {
+                let (low, high) = view.watermarks.get(key).copied()?;
+                Some((key.clone(), low, high))
+            })
+            .collect();
+        for (key, low, high) in settled {
+            self.unverified.remove(&key);
+            let Some(next) = self.next.get(&key).copied() else {
+                continue;
+            };
+            if next <= high {
+                continue;
             }
-            Err(error) => {
-                tracing::warn!(%error, "cannot move the checkpoint back; keeping it");
-                next
+            tracing::error!(
+                projection = self.name,
+                topic = %key.0,
+                partition = key.1,
+                checkpoint = next,
+                high_watermark = high,
+                "checkpoint beyond the end of the log (topic recreated?); reading it again from its start"
+            );
+            match bookkeeping::move_back(
+                &self.services.pool,
+                self.schema,
+                self.name,
+                &key,
+                next,
+                low,
+            )
+            .await
+            {
+                Ok(()) => {
+                    metrics::counter!("lms_projection_log_resets_total", "projection" => self.name)
+                        .increment(1);
+                    self.seek(&key, low).await;
+                }
+                Err(error) => tracing::warn!(%error, "cannot move the checkpoint back; keeping it"),
             }
         }
     }
@@ -495,34 +498,32 @@ impl<P: Projection> Worker<'_, P> {
     /// (behind what this worker read: a rebuild swapped in an older
     /// position). Records no longer on Kafka are reported and passed over.
     async fn rewind(&mut self, key: &(String, i32), next: i64) -> Result<(), WorkerError> {
-        let consumer = self.consumer.clone();
-        let (topic, partition) = key.clone();
-        let low = tokio::task::spawn_blocking(move || {
-            consumer
-                .fetch_watermarks(&topic, partition, Duration::from_secs(5))
-                .map(|(low, _)| low)
-        })
-        .await
-        .map_err(|e| WorkerError::Setup(e.to_string()))?;
         let mut next = next;
-        if let Ok(low) = low {
-            if low > next {
-                tracing::error!(topic = %key.0, partition = key.1, next, low, "records before the log start are gone; the checkpoint moves to it");
-                let gone = KafkaPosition {
-                    topic: key.0.clone(),
-                    partition: key.1,
-                    offset: low - 1,
-                    expected_next: None,
-                };
-                if let Err(error) = self.applier.skip_record(&gone).await {
-                    // The next record shows the rewind again.
-                    tracing::warn!(%error, "cannot move the checkpoint to the log start");
-                    return Ok(());
-                }
-                next = low;
+        let low = self.view.borrow().low(key);
+        if let Some(low) = low.filter(|low| *low > next) {
+            tracing::error!(topic = %key.0, partition = key.1, next, low, "records before the log start are gone; the checkpoint moves to it");
+            let gone = KafkaPosition {
+                topic: key.0.clone(),
+                partition: key.1,
+                offset: low - 1,
+                expected_next: None,
+            };
+            if let Err(error) = self.applier.skip_record(&gone).await {
+                // The next record shows the rewind again.
+                tracing::warn!(%error, "cannot move the checkpoint to the log start");
+                return Ok(());
             }
+            next = low;
         }
         tracing::info!(topic = %key.0, partition = key.1, next, "checkpoint table is behind; reading again from it");
+        self.seek(key, next).await;
+        metrics::counter!("lms_projection_rewinds_total", "projection" => self.name).increment(1);
+        Ok(())
+    }
+
+    /// Reads a held partition again from `next` (a local operation of the
+    /// consumer, no broker round trip).
+    async fn seek(&mut self, key: &(String, i32), next: i64) {
         if let Err(error) =
             self.consumer
                 .seek(&key.0, key.1, Offset::Offset(next), Duration::from_secs(5))
@@ -532,8 +533,6 @@ impl<P: Projection> Worker<'_, P> {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         self.next.insert(key.clone(), next);
-        metrics::counter!("lms_projection_rewinds_total", "projection" => self.name).increment(1);
-        Ok(())
     }
 
     /// Rewinds held partitions whose checkpoint moved back while idle (no
@@ -623,9 +622,9 @@ impl<P: Projection> Worker<'_, P> {
     }
 
     /// `lms_projection_lag` = high watermark − next offset, per held
-    /// partition; sets the warm marker once every assigned partition is caught up.
+    /// partition, from the latest broker view; sets the warm marker once
+    /// every assigned partition is caught up.
     async fn report_lag(&mut self) {
-        let held: HashMap<(String, i32), i64> = self.next.clone();
         let assigned: Vec<(String, i32)> = self
             .consumer
             .assignment()
@@ -636,56 +635,57 @@ impl<P: Projection> Worker<'_, P> {
                     .collect()
             })
             .unwrap_or_default();
+        let view = self.view.borrow().clone();
+        let max_age = Duration::from_millis(self.services.config.lag_interval_ms.max(100) * 3);
+        let Some(view) = view.fresh(max_age) else {
+            return;
+        };
         if assigned.is_empty() {
-            self.check_idle().await;
+            self.check_idle(view.backlog);
         } else {
             self.idle = None;
         }
-        let consumer = self.consumer.clone();
-        let name = self.name;
-        let caught_up = tokio::task::spawn_blocking(move || {
-            let mut caught_up = !assigned.is_empty();
-            for (topic, partition) in assigned {
-                let Ok((_, high)) =
-                    consumer.fetch_watermarks(&topic, partition, Duration::from_secs(2))
-                else {
-                    caught_up = false;
-                    continue;
-                };
-                let next = held.get(&(topic.clone(), partition)).copied();
-                let lag = (high - next.unwrap_or(0)).max(0);
-                caught_up &= lag == 0;
-                if next.is_some() {
-                    metrics::gauge!("lms_projection_lag", "projection" => name, "topic" => topic, "partition" => partition.to_string())
-                        .set(lag as f64);
-                }
+        let mut caught_up = !assigned.is_empty();
+        for key in assigned {
+            let Some(high) = view.high(&key) else {
+                caught_up = false;
+                continue;
+            };
+            let next = self.next.get(&key).copied();
+            let lag = (high - next.unwrap_or(0)).max(0);
+            caught_up &= lag == 0;
+            if next.is_some() {
+                let (topic, partition) = key;
+                metrics::gauge!("lms_projection_lag", "projection" => self.name, "topic" => topic, "partition" => partition.to_string())
+                    .set(lag as f64);
             }
-            caught_up
-        })
-        .await
-        .unwrap_or(false);
+        }
         if let (true, Some(marker)) = (caught_up, self.warm.as_ref()) {
             let mut redis = self.services.redis.clone();
-            let set: Result<(), redis::RedisError> = redis::cmd("SET")
-                .arg(marker)
-                .arg("1")
-                .query_async(&mut redis)
-                .await;
+            let set = tokio::time::timeout(
+                Duration::from_secs(2),
+                redis::cmd("SET")
+                    .arg(marker)
+                    .arg("1")
+                    .query_async::<()>(&mut redis),
+            )
+            .await;
             match set {
-                Ok(()) => {
+                Ok(Ok(())) => {
                     tracing::info!(%marker, "caught up from the first offset; Redis is warm");
                     self.warm = None;
                 }
-                Err(error) => tracing::warn!(%error, "cannot set the warm marker"),
+                Ok(Err(error)) => tracing::warn!(%error, "cannot set the warm marker"),
+                Err(_) => tracing::warn!("cannot set the warm marker: Redis did not answer"),
             }
         }
     }
 
     /// Holding no partition is normal with more workers than partitions,
     /// as long as someone consumes: when the group's backlog has not shrunk
-    /// for `idle_rejoin_after_ms`, rejoin (seen on tansu when the member that
-    /// led the group crashed: the next generation assigned nothing).
-    async fn check_idle(&mut self) {
+    /// for `idle_rejoin_after_ms`, rejoin: a member left without partitions
+    /// while the backlog stands still recreates its membership.
+    fn check_idle(&mut self, backlog: i64) {
         let joined = self
             .consumer
             .context()
@@ -695,13 +695,6 @@ impl<P: Projection> Worker<'_, P> {
             // Still joining: nothing to judge yet.
             return;
         }
-        let consumer = self.consumer.clone();
-        let topics = self.topics.clone();
-        let Ok(Some(backlog)) =
-            tokio::task::spawn_blocking(move || group_backlog(&consumer, &topics)).await
-        else {
-            return;
-        };
         let now = std::time::Instant::now();
         let patience = Duration::from_millis(self.services.config.idle_rejoin_after_ms);
         match self.idle {

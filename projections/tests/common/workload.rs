@@ -1,5 +1,5 @@
 //! Load for the worker-binary tests (workload_sigkill.rs, workload_handover.rs,
-//! separate test binaries so they never run at the same time): courses,
+//! walking_pace.rs: separate test binaries): courses,
 //! enrollments and progress through the command API, the state they imply,
 //! and exact comparisons with every read model.
 #![allow(dead_code)]
@@ -303,15 +303,30 @@ pub async fn assert_read_models(
     expected: &Expected,
     with_catalog_and_dashboard: bool,
 ) {
-    let caught_up = eventually(Duration::from_secs(240), || async {
+    assert_read_models_within(
+        h,
+        expected,
+        with_catalog_and_dashboard,
+        Duration::from_secs(240),
+    )
+    .await;
+}
+
+/// [`assert_read_models`], converged within `within`.
+pub async fn assert_read_models_within(
+    h: &Harness,
+    expected: &Expected,
+    with_catalog_and_dashboard: bool,
+    within: Duration,
+) {
+    let caught_up = eventually(within, || async {
         roster_rows(h).await == expected.enrollments
             && redis_seats(h, &expected.courses).await == expected.seats()
             && (!with_catalog_and_dashboard || dashboard_rows(h).await == expected.enrollments)
             && (!with_catalog_and_dashboard || catalog_seats(h).await == expected.seats())
     })
     .await;
-    let roster_done = roster_rows(h).await == expected.enrollments;
-    if caught_up.is_err() && !roster_done {
+    if caught_up.is_err() {
         let roster = roster_rows(h).await;
         let missing = expected
             .enrollments
@@ -320,9 +335,13 @@ pub async fn assert_read_models(
             .take(5)
             .collect::<Vec<_>>();
         panic!(
-            "read models did not converge: roster {} rows (expected {}), first differences {missing:?}",
+            "read models did not converge within {within:?}: roster {} rows (expected {}), first differences {missing:?}; \
+             dashboard equal: {}, catalog seats equal: {}, Redis seats equal: {}",
             roster.len(),
-            expected.enrollments.len()
+            expected.enrollments.len(),
+            dashboard_rows(h).await == expected.enrollments,
+            catalog_seats(h).await == expected.seats(),
+            redis_seats(h, &expected.courses).await == expected.seats(),
         );
     }
     // Counters: exactly the expected seats, in Redis as in Postgres.
