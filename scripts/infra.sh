@@ -7,6 +7,8 @@
 #   scripts/infra.sh down          stop only what this script started
 #   scripts/infra.sh status        one line per component; exit 1 if any is down
 #   scripts/infra.sh env           export lines: eval "$(scripts/infra.sh env)"
+#   scripts/infra.sh kafka-cluster-id
+#                                  the cluster id of the broker on LMS_KAFKA_PORT
 #   scripts/infra.sh kafka-fresh   restart this Kafka instance with no data
 #                                  (with LMS_KAFKA_NAME/LMS_KAFKA_PORT: the test broker)
 #   scripts/infra.sh python-venv [REQ...] [-r FILE]
@@ -321,6 +323,21 @@ kafka_cluster_id() {
   python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("="))'
 }
 
+# The running broker's cluster id, from a metadata answer (also for a broker
+# another checkout started).
+cmd_kafka_cluster_id() {
+  local py
+  py=$(lms_python_venv "$CONFLUENT_KAFKA_REQ" 2>"$LOG_DIR/venv.log") || lms_die "python venv with confluent-kafka unavailable (see $LOG_DIR/venv.log)"
+  timeout 20 "$py" - "$KAFKA_HOST:$KAFKA_PORT" <<'PY' || lms_die "kafka: no metadata answer from $KAFKA_HOST:$KAFKA_PORT"
+import sys
+from confluent_kafka.admin import AdminClient
+md = AdminClient({"bootstrap.servers": sys.argv[1], "log_level": 0}).list_topics(timeout=10)
+if not md.cluster_id:
+    sys.exit(1)
+print(md.cluster_id)
+PY
+}
+
 kafka_port_or_dead() { kafka_port_open || ! kill -0 "$1" 2>/dev/null; }
 
 kafka_up() {
@@ -489,6 +506,10 @@ case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   kafka-fresh) cmd_kafka_fresh ;;
+  kafka-cluster-id)
+    mkdir -p "$LOG_DIR"
+    cmd_kafka_cluster_id
+    ;;
   status) cmd_status ;;
   env) cmd_env ;;
   python-venv)

@@ -84,17 +84,14 @@ esac
 # beside a broker it was not filled from (another checkout, .lms/ removed)
 # the checkpoints point into a log that is not there, and the workers would
 # skip the new broker's first records as applied. The broker's cluster id
-# (written when its storage is formatted) names it; when the database names
+# (chosen when its storage is formatted) names it; when the database names
 # another, the local demo database, its Redis keys and the broker all start
 # afresh.
-kafka_cluster_id() {
-  sed -n 's/^cluster.id=//p' "$LMS_HOME/kafka/instances/kafka/data/meta.properties" 2>/dev/null
-}
+kafka_cluster_id() { scripts/infra.sh kafka-cluster-id; }
 
 pair_with_broker() {
   local broker paired
   broker="$(kafka_cluster_id)"
-  [[ -n "$broker" ]] || lms_die "no cluster id in $LMS_HOME/kafka/instances/kafka/data/meta.properties (is this checkout's Kafka running?)"
   paired="$(psql "$LMS_DATABASE_URL" -X -q -tA -c 'SELECT broker_id FROM lms_local_broker' 2>/dev/null || true)"
   [[ "$paired" == "$broker" ]] && return 0
   if [[ -n "$(psql "$LMS_DATABASE_URL" -X -q -tA -c "SELECT to_regclass('public.events')")" ]]; then
