@@ -4,11 +4,13 @@
 //! re-applies Postgres on redelivery while Redis skips, so both end equal).
 
 use crate::bookkeeping;
-use crate::projection::{ApplyError, KafkaPosition, Projection};
-use crate::redis_effects::{seq_key, RedisEffects};
+use crate::broker_view::Partition;
+use crate::projection::{apply_each, ApplyError, KafkaPosition, Projection};
+use crate::redis_effects::{seq_key, BatchEffects, RedisEffects};
 use lms_schemas::DecodedEvent;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -21,6 +23,32 @@ pub enum Outcome {
     /// The checkpoint table is behind this record (a rebuild swapped in an
     /// older position): nothing was written; read again from this offset.
     Rewound(i64),
+}
+
+/// A live batch: the decoded records a worker polled, in poll order (so
+/// each partition's in offset order), and for every partition in it the
+/// next offset the worker expects and the last offset polled (records that
+/// could not be decoded count: they went to the DLQ and are passed over).
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub records: Vec<(KafkaPosition, DecodedEvent)>,
+    pub partitions: BTreeMap<Partition, PartitionEnd>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PartitionEnd {
+    pub expected_next: Option<i64>,
+    pub last_offset: i64,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub applied: usize,
+    pub skipped: usize,
+    /// Partitions whose checkpoint row is behind what the worker expected
+    /// (a rebuild swapped in an older position): nothing of them was
+    /// written; read them again from the given offset.
+    pub rewound: Vec<(Partition, i64)>,
 }
 
 #[derive(Clone)]
@@ -126,6 +154,90 @@ impl<P: Projection> Applier<P> {
                 }
             }
         }
+    }
+
+    /// Applies a live batch in one transaction: the partitions' checkpoint
+    /// rows locked in key order and compared with what the worker expects,
+    /// the dedupe of every event at once ([`bookkeeping::claim_batch`]), the
+    /// handler for each new event, one checkpoint row per partition, and the
+    /// Redis effects (each event's guarded by its own sequence) in one
+    /// pipeline just before the commit.
+    pub async fn apply_batch_once(&self, batch: &Batch) -> Result<BatchOutcome, ApplyError> {
+        let p = &*self.projection;
+        let mut outcome = BatchOutcome::default();
+        let mut tx = self.pool.begin().await?;
+        // Offsets below the floor were applied already (by another worker).
+        let mut floors: HashMap<&Partition, i64> = HashMap::new();
+        for (key, end) in &batch.partitions {
+            let table =
+                bookkeeping::lock_checkpoint(&mut tx, p.schema(), p.name(), &key.0, key.1).await?;
+            match (table, end.expected_next) {
+                (Some(next), Some(expected)) if next < expected => {
+                    outcome.rewound.push((key.clone(), next));
+                }
+                // The row is gone (a rebuild swapped in a table that had
+                // none for this partition): read it again from the start.
+                (None, Some(expected)) if expected > 0 => outcome.rewound.push((key.clone(), 0)),
+                (Some(next), _) => {
+                    floors.insert(key, next);
+                }
+                (None, _) => {
+                    floors.insert(key, 0);
+                }
+            }
+        }
+        let records: Vec<&(KafkaPosition, DecodedEvent)> = batch
+            .records
+            .iter()
+            .filter(|(position, _)| {
+                let key = (position.topic.clone(), position.partition);
+                floors
+                    .get(&key)
+                    .is_some_and(|floor| position.offset >= *floor)
+            })
+            .collect();
+        let mut effects = BatchEffects::new(&self.redis_prefix, p.redis_seq_namespace());
+        if !records.is_empty() {
+            let keys: Vec<(&str, &str, i64)> = records
+                .iter()
+                .map(|(_, e)| {
+                    let envelope = &e.envelope;
+                    (
+                        envelope.aggregate_type.as_str(),
+                        envelope.aggregate_id.as_str(),
+                        envelope.sequence,
+                    )
+                })
+                .collect();
+            let fresh = bookkeeping::claim_batch(&mut tx, p.schema(), p.name(), &keys).await?;
+            let new: Vec<DecodedEvent> = records
+                .iter()
+                .zip(&fresh)
+                .filter(|(_, fresh)| **fresh)
+                .map(|((_, event), _)| event.clone())
+                .collect();
+            outcome.applied = new.len();
+            outcome.skipped = records.len() - new.len();
+            apply_each(p, &mut tx, p.schema(), &new, &mut effects)
+                .await
+                .map_err(|e| e.error)?;
+        }
+        for (key, end) in &batch.partitions {
+            if !floors.contains_key(key) {
+                continue;
+            }
+            let last = KafkaPosition {
+                topic: key.0.clone(),
+                partition: key.1,
+                offset: end.last_offset,
+                expected_next: None,
+            };
+            bookkeeping::advance(&mut tx, p.schema(), p.name(), &last).await?;
+        }
+        let mut redis = self.redis.clone();
+        effects.send(&mut redis).await?;
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     /// Only moves the checkpoint (after a record went to the DLQ).

@@ -129,3 +129,73 @@ pub async fn has_checkpoints(
     .fetch_one(pool)
     .await
 }
+
+/// [`claim`] for a batch: which of `events` (aggregate type, id, sequence;
+/// each aggregate's in sequence order) are newer than what was applied, and
+/// records the last of them. Rows are created first, in key order, so
+/// every aggregate of the batch is locked until the transaction ends (two
+/// workers that briefly share a partition serialise instead of both
+/// applying an aggregate's first event).
+pub async fn claim_batch(
+    tx: &mut PgConnection,
+    schema: &str,
+    projection: &str,
+    events: &[(&str, &str, i64)],
+) -> Result<Vec<bool>, sqlx::Error> {
+    let mut keys: Vec<(&str, &str)> = events.iter().map(|(t, i, _)| (*t, *i)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let (types, ids): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
+    sqlx::query(&format!(
+        "INSERT INTO {schema}.applied (projection, aggregate_type, aggregate_id, last_sequence)
+         SELECT $1, t, i, 0 FROM UNNEST($2::text[], $3::text[]) AS u(t, i) ORDER BY t, i
+         ON CONFLICT (projection, aggregate_type, aggregate_id) DO NOTHING"
+    ))
+    .bind(projection)
+    .bind(&types)
+    .bind(&ids)
+    .execute(&mut *tx)
+    .await?;
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(&format!(
+        "SELECT aggregate_type, aggregate_id, last_sequence FROM {schema}.applied
+          WHERE projection = $1
+            AND (aggregate_type, aggregate_id) IN (SELECT * FROM UNNEST($2::text[], $3::text[]))
+          ORDER BY aggregate_type, aggregate_id
+            FOR UPDATE"
+    ))
+    .bind(projection)
+    .bind(&types)
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut last: std::collections::HashMap<(String, String), i64> =
+        rows.into_iter().map(|(t, i, s)| ((t, i), s)).collect();
+    let mut fresh = Vec::with_capacity(events.len());
+    for (t, i, sequence) in events {
+        let at = last.entry((t.to_string(), i.to_string())).or_insert(0);
+        let new = *sequence > *at;
+        if new {
+            *at = *sequence;
+        }
+        fresh.push(new);
+    }
+    let (mut types, mut ids, mut sequences) = (Vec::new(), Vec::new(), Vec::new());
+    for ((t, i), s) in &last {
+        types.push(t.as_str());
+        ids.push(i.as_str());
+        sequences.push(*s);
+    }
+    sqlx::query(&format!(
+        "UPDATE {schema}.applied AS a SET last_sequence = u.s, updated_at = now()
+           FROM UNNEST($2::text[], $3::text[], $4::bigint[]) AS u(t, i, s)
+          WHERE a.projection = $1 AND a.aggregate_type = u.t AND a.aggregate_id = u.i
+            AND a.last_sequence < u.s"
+    ))
+    .bind(projection)
+    .bind(&types)
+    .bind(&ids)
+    .bind(&sequences)
+    .execute(&mut *tx)
+    .await?;
+    Ok(fresh)
+}

@@ -38,6 +38,11 @@ pub struct Config {
     /// answers as soon as data arrives, so this bounds idle polling, not
     /// the read side's latency.
     pub kafka_fetch_wait_max_ms: u32,
+    /// Most records a worker applies in one transaction.
+    pub batch_max_records: usize,
+    /// How long a worker waits for more records after the first of a batch
+    /// (0: only what is already fetched).
+    pub batch_linger_ms: u64,
     /// Bootstrap servers of the client that reads watermarks and the
     /// group's committed offsets for the lag metrics (empty: the same as
     /// `kafka_brokers`). It is a client of its own, off the consume path.
@@ -72,6 +77,8 @@ impl Default for Config {
             kafka_fetch_max_bytes: 1_048_576,
             kafka_fetch_wait_max_ms: 500,
             idle_rejoin_after_ms: 30_000,
+            batch_max_records: 500,
+            batch_linger_ms: 2,
             kafka_lag_brokers: String::new(),
             lag_interval_ms: 2_000,
             metrics_addr: "127.0.0.1:9104".into(),

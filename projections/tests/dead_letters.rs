@@ -227,3 +227,84 @@ async fn a_failing_event_is_dead_lettered_then_redriven_exactly_once() {
     worker.stop().await;
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_polled_together_apply_in_one_transaction_and_a_poison_one_goes_alone_to_the_dlq() {
+    let h = Harness::start().await;
+    let instructor = Caller::instructor();
+    let flaky = Arc::new(FlakyCatalog {
+        broken: AtomicBool::new(true),
+    });
+    // Everything is on the topic before the worker starts: its first polls
+    // bring many records at once.
+    let mut fine = Vec::new();
+    for n in 0..10 {
+        fine.push(h.course(instructor, &format!("Fine {n:02}"), false).await);
+    }
+    wait_for_topic(&h, 10).await;
+    let worker = h.start_worker(flaky.clone());
+    for (course, sequence) in &fine {
+        h.wait_applied("catalog", "course-catalog", course, *sequence)
+            .await;
+    }
+    // `applied.updated_at` is the transaction's time: fewer distinct ones
+    // than courses means several courses' events shared a transaction.
+    let transactions: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT updated_at) FROM catalog.applied WHERE projection = 'course-catalog'",
+    )
+    .fetch_one(&h.db.pool)
+    .await
+    .unwrap();
+    assert!(
+        transactions < 10,
+        "10 courses polled together were applied in {transactions} transactions"
+    );
+
+    // A poison record among its neighbours of one poll.
+    worker.stop().await;
+    let mut more = Vec::new();
+    for n in 10..20 {
+        let title = if n == 15 {
+            "Poison".to_string()
+        } else {
+            format!("Fine {n:02}")
+        };
+        more.push(h.course(instructor, &title, false).await);
+    }
+    wait_for_topic(&h, 20).await;
+    let worker = h.start_worker(flaky.clone());
+    for (n, (course, sequence)) in more.iter().enumerate() {
+        if n != 5 {
+            h.wait_applied("catalog", "course-catalog", course, *sequence)
+                .await;
+        }
+    }
+    let dlq = read_all(
+        &h.config.kafka_brokers,
+        &h.config.dlq(),
+        1,
+        Duration::from_secs(30),
+    );
+    assert_eq!(dlq.len(), 1, "only the poison record is dead-lettered");
+    assert_eq!(dlq[0].key(), Some(more[5].0.as_bytes()));
+    let titles = titles(&h).await;
+    assert_eq!(titles.len(), 19);
+    assert!(!titles.contains(&"Poison".to_string()));
+    worker.stop().await;
+    h.stop().await;
+}
+
+/// Waits until the relay has published `count` records of the course topic.
+async fn wait_for_topic(h: &Harness, count: usize) {
+    let records = read_all(
+        &h.config.kafka_brokers,
+        &h.topic("lms.course.v1"),
+        count,
+        Duration::from_secs(30),
+    );
+    assert!(
+        records.len() >= count,
+        "only {} records published",
+        records.len()
+    );
+}
