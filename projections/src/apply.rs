@@ -44,7 +44,6 @@ pub struct PartitionEnd {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
     pub applied: usize,
-    pub skipped: usize,
     /// Partitions whose checkpoint row is behind what the worker expected
     /// (a rebuild swapped in an older position): nothing of them was
     /// written; read them again from the given offset.
@@ -79,17 +78,13 @@ impl<P: Projection> Applier<P> {
                 position.partition,
             )
             .await?;
-            match (table, position.expected_next) {
-                (Some(next), _) if next > position.offset => return Ok(Outcome::Skipped),
-                (Some(next), Some(expected)) if next < expected => {
-                    return Ok(Outcome::Rewound(next))
-                }
-                // The row is gone (a rebuild swapped in a table that had
-                // none for this partition): read it again from the start.
-                (None, Some(expected)) if expected > 0 => return Ok(Outcome::Rewound(0)),
-                // Equal, or a gap in the offsets: this record is next.
-                _ => {}
+            if table.is_some_and(|next| next > position.offset) {
+                return Ok(Outcome::Skipped);
             }
+            if let Some(next) = rewound_to(table, position.expected_next) {
+                return Ok(Outcome::Rewound(next));
+            }
+            // Equal, or a gap in the offsets: this record is next.
         }
         let claimed = bookkeeping::claim(
             &mut tx,
@@ -171,18 +166,10 @@ impl<P: Projection> Applier<P> {
         for (key, end) in &batch.partitions {
             let table =
                 bookkeeping::lock_checkpoint(&mut tx, p.schema(), p.name(), &key.0, key.1).await?;
-            match (table, end.expected_next) {
-                (Some(next), Some(expected)) if next < expected => {
-                    outcome.rewound.push((key.clone(), next));
-                }
-                // The row is gone (a rebuild swapped in a table that had
-                // none for this partition): read it again from the start.
-                (None, Some(expected)) if expected > 0 => outcome.rewound.push((key.clone(), 0)),
-                (Some(next), _) => {
-                    floors.insert(key, next);
-                }
-                (None, _) => {
-                    floors.insert(key, 0);
+            match rewound_to(table, end.expected_next) {
+                Some(next) => outcome.rewound.push((key.clone(), next)),
+                None => {
+                    floors.insert(key, table.unwrap_or(0));
                 }
             }
         }
@@ -217,7 +204,6 @@ impl<P: Projection> Applier<P> {
                 .map(|((_, event), _)| event.clone())
                 .collect();
             outcome.applied = new.len();
-            outcome.skipped = records.len() - new.len();
             apply_each(p, &mut tx, p.schema(), &new, &mut effects)
                 .await
                 .map_err(|e| e.error)?;
@@ -246,6 +232,18 @@ impl<P: Projection> Applier<P> {
         let mut tx = self.pool.begin().await?;
         bookkeeping::advance(&mut tx, p.schema(), p.name(), position).await?;
         tx.commit().await
+    }
+}
+
+/// Where a partition must be read again from, when its checkpoint row
+/// (`table`) is behind the offset the worker expected next: a rebuild
+/// swapped in an older position, or a table with no row for it (then from
+/// the start). None: the worker's position stands.
+fn rewound_to(table: Option<i64>, expected_next: Option<i64>) -> Option<i64> {
+    match (table, expected_next) {
+        (Some(next), Some(expected)) if next < expected => Some(next),
+        (None, Some(expected)) if expected > 0 => Some(0),
+        _ => None,
     }
 }
 
