@@ -48,7 +48,7 @@ async fn run_at(bench: &mut Bench, rate: u32) -> Result<(), WorkloadError> {
         "end to end: CreateCourse at {rate}/s for {} s",
         duration.as_secs()
     ));
-    let (replies, pending) = mpsc::unbounded_channel::<(String, Instant)>();
+    let (replies, pending) = mpsc::unbounded_channel::<Replied>();
     let watcher = tokio::spawn(watch(bench.pool.clone(), pending, bench.sizes.e2e_poll));
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut sends = JoinSet::new();
@@ -72,11 +72,16 @@ async fn run_at(bench: &mut Bench, rate: u32) -> Result<(), WorkloadError> {
             let title = format!("E2E course {sent}");
             sent += 1;
             sends.spawn(async move {
+                let sent_at = Instant::now();
                 let outcome = client.create_course(title).await;
                 drop(slot);
                 match outcome {
                     Ok(reply) => {
-                        let _ = replies.send((reply.aggregate_id, Instant::now()));
+                        let _ = replies.send(Replied {
+                            id: reply.aggregate_id,
+                            at: Instant::now(),
+                            took: sent_at.elapsed(),
+                        });
                         Ok(())
                     }
                     Err(e) => Err(e.to_string()),
@@ -103,6 +108,7 @@ async fn run_at(bench: &mut Bench, rate: u32) -> Result<(), WorkloadError> {
         .await
         .map_err(|e| WorkloadError::Failed(format!("watcher: {e}")))??;
     let achieved = sent.saturating_sub(errors) as f64 / sending.as_secs_f64();
+    let stages = stages(&bench.pool, &lag.seen_ids).await?;
 
     let report = &mut bench.report;
     report.push(
@@ -132,6 +138,33 @@ async fn run_at(bench: &mut Bench, rate: u32) -> Result<(), WorkloadError> {
     } else {
         p99
     });
+    let ms = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    for (stage, histogram) in [
+        ("command send → reply", &lag.commands),
+        ("commit → relay acknowledged", &stages.published),
+        ("commit → worker's apply", &stages.applied),
+    ] {
+        report.push(Row::new(
+            WORKLOAD,
+            format!("{stage} p99 at {rate}/s"),
+            Unit::Millis,
+            ms(histogram, 0.99),
+        ));
+    }
+    report.note(format!(
+        "end to end at {rate}/s, where the time goes (p50 / p99 ms): command send → reply {:.1} / {:.1}; \
+         commit → relay acknowledged and marked {:.1} / {:.1}; commit → the worker's apply transaction {:.1} / {:.1}; \
+         reply → seen by the poller {:.1} / {:.1} ({} courses; times from outbox.created_at, outbox.published_at, catalog.applied.updated_at)",
+        ms(&lag.commands, 0.5),
+        ms(&lag.commands, 0.99),
+        ms(&stages.published, 0.5),
+        ms(&stages.published, 0.99),
+        ms(&stages.applied, 0.5),
+        ms(&stages.applied, 0.99),
+        ms(&lag.histogram, 0.5),
+        ms(&lag.histogram, 0.99),
+        stages.applied.len(),
+    ));
     report.note(format!(
         "end to end at {rate}/s: {sent} CreateCourse sent in {:.1} s ({skipped} ticks skipped with {MAX_IN_FLIGHT} in flight, {errors} errors{}); \
          lag = reply → row in catalog.applied (course-catalog), polled every {} ms, {} seen, {} not seen within 60 s after the last send; \
@@ -146,21 +179,68 @@ async fn run_at(bench: &mut Bench, rate: u32) -> Result<(), WorkloadError> {
     Ok(())
 }
 
+struct Replied {
+    id: String,
+    /// When the reply arrived.
+    at: Instant,
+    /// Send → reply.
+    took: Duration,
+}
+
 struct Lag {
     histogram: hdrhistogram::Histogram<u64>,
+    /// Send → reply of the commands.
+    commands: hdrhistogram::Histogram<u64>,
     seen: u64,
+    seen_ids: Vec<String>,
     unseen: usize,
+}
+
+struct Stages {
+    published: hdrhistogram::Histogram<u64>,
+    applied: hdrhistogram::Histogram<u64>,
+}
+
+/// The server-side times of each course's first event: its commit
+/// (`outbox.created_at`), the relay marking it published after the broker's
+/// acknowledgement (`published_at`), and the start of the worker's apply
+/// transaction (`catalog.applied.updated_at`). All three come from one
+/// Postgres clock.
+async fn stages(pool: &sqlx::PgPool, ids: &[String]) -> Result<Stages, WorkloadError> {
+    let rows: Vec<(f64, f64)> = sqlx::query_as(
+        "SELECT extract(epoch FROM o.published_at - o.created_at)::float8,
+                extract(epoch FROM a.updated_at - o.created_at)::float8
+           FROM unnest($1::text[]) AS run(id)
+           JOIN events e ON e.aggregate_id = run.id AND e.sequence = 1
+           JOIN outbox o ON o.position = e.position
+           JOIN catalog.applied a ON a.projection = 'course-catalog' AND a.aggregate_id = run.id
+          WHERE o.published_at IS NOT NULL",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    let mut stages = Stages {
+        published: histogram(),
+        applied: histogram(),
+    };
+    for (published, applied) in rows {
+        record(&mut stages.published, Duration::from_secs_f64(published.max(0.0)));
+        record(&mut stages.applied, Duration::from_secs_f64(applied.max(0.0)));
+    }
+    Ok(stages)
 }
 
 /// Polls `catalog.applied` for the courses replied but not yet seen.
 async fn watch(
     pool: sqlx::PgPool,
-    mut replies: mpsc::UnboundedReceiver<(String, Instant)>,
+    mut replies: mpsc::UnboundedReceiver<Replied>,
     poll: Duration,
 ) -> Result<Lag, WorkloadError> {
     let mut lag = Lag {
         histogram: histogram(),
+        commands: histogram(),
         seen: 0,
+        seen_ids: Vec::new(),
         unseen: 0,
     };
     let mut pending: HashMap<String, Instant> = HashMap::new();
@@ -169,8 +249,9 @@ async fn watch(
     loop {
         loop {
             match replies.try_recv() {
-                Ok((id, at)) => {
-                    pending.insert(id, at);
+                Ok(replied) => {
+                    record(&mut lag.commands, replied.took);
+                    pending.insert(replied.id, replied.at);
                 }
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => {
@@ -193,6 +274,7 @@ async fn watch(
                 if let Some(at) = pending.remove(&id) {
                     record(&mut lag.histogram, now.saturating_duration_since(at));
                     lag.seen += 1;
+                    lag.seen_ids.push(id);
                 }
             }
         }
