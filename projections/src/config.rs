@@ -30,6 +30,10 @@ pub struct Config {
     /// Consumer-group session timeout: how soon a crashed worker's
     /// partitions move to the others (Kafka's 45 s default).
     pub kafka_session_timeout_ms: u32,
+    /// Longest a member may go without polling before it leaves the group
+    /// (`max.poll.interval.ms`): the bound on how long a hung worker keeps
+    /// partitions from the others. Also the rebalance timeout.
+    pub kafka_max_poll_interval_ms: u32,
     /// Upper bound of one fetch response (`fetch.max.bytes`); must stay ≥
     /// the largest record (1 MB by default).
     pub kafka_fetch_max_bytes: u32,
@@ -74,6 +78,7 @@ impl Default for Config {
             topic_replication: 1,
             max_handler_retries: 3,
             kafka_session_timeout_ms: 45_000,
+            kafka_max_poll_interval_ms: 300_000,
             kafka_fetch_max_bytes: 1_048_576,
             kafka_fetch_wait_max_ms: 500,
             idle_rejoin_after_ms: 30_000,

@@ -274,6 +274,13 @@ pub async fn run_projection<P: Projection>(
                 "heartbeat.interval.ms",
                 (config.kafka_session_timeout_ms / 3).max(100).to_string(),
             )
+            .set(
+                "max.poll.interval.ms",
+                config
+                    .kafka_max_poll_interval_ms
+                    .max(config.kafka_session_timeout_ms)
+                    .to_string(),
+            )
             .create_with_context(Assignments::new(name))?,
     );
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();

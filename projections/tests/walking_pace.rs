@@ -3,7 +3,8 @@
 //! some) → every roster, seat count and dashboard exact within 10 s of the
 //! last command. And a worker whose lag reporter's broker never answers
 //! keeps applying records: no broker call of the metrics sits on the
-//! consume path.
+//! consume path. And a worker left without partitions by a member that
+//! hangs takes them over within that member's poll interval.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
@@ -141,5 +142,80 @@ async fn a_worker_whose_lag_reporter_hangs_keeps_applying() {
     assert!(applied_at.elapsed() < Duration::from_secs(10));
     let _ = stop.send(true);
     worker.await.unwrap().expect("worker ends cleanly");
+    h.stop().await;
+}
+
+/// A member that stays in the group but stops polling (a hung process
+/// whose client still heartbeats) holds every partition while the topic has
+/// a backlog; a worker that joins then has no assignment. Kafka's group
+/// protocol frees those partitions: the rebalance the worker starts waits
+/// on the hung member, which is dropped at its session timeout, and at the
+/// latest its client leaves at `max.poll.interval.ms`. So the worker takes
+/// over and applies the backlog within that bound, by itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_left_without_partitions_by_a_hung_member_takes_over_within_its_poll_interval() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+
+    let h = Harness::start().await;
+    let instructor = Caller::instructor();
+    let mut courses = Vec::new();
+    for n in 0..5 {
+        courses.push(h.course(instructor, &format!("Backlog {n}"), true).await);
+    }
+    let topic = h.topic("lms.course.v1");
+    // The relay created the topic and published the backlog.
+    let (brokers, read) = (h.config.kafka_brokers.clone(), topic.clone());
+    let published = tokio::task::spawn_blocking(move || {
+        read_all(&brokers, &read, 5 * 4, Duration::from_secs(30)).len()
+    })
+    .await
+    .unwrap();
+    assert_eq!(published, 5 * 4, "the relay never published the courses");
+
+    const HUNG_POLL_INTERVAL: Duration = Duration::from_secs(6);
+    let hung: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &h.config.kafka_brokers)
+        .set("group.id", h.config.consumer_group("course-catalog"))
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "3000")
+        .set(
+            "max.poll.interval.ms",
+            HUNG_POLL_INTERVAL.as_millis().to_string(),
+        )
+        .create()
+        .unwrap();
+    hung.subscribe(&[&topic]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while hung.assignment().unwrap().count() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the hung member got no assignment"
+        );
+        let _ = hung.poll(Duration::from_millis(100));
+    }
+    // From here on it never polls again; its heartbeat thread keeps it a
+    // member holding all three partitions.
+
+    let started = Instant::now();
+    let worker = h.start_worker(Arc::new(CourseCatalogProjection));
+    for (course, sequence) in &courses {
+        h.wait_applied("catalog", "course-catalog", course, *sequence)
+            .await;
+    }
+    let took = started.elapsed();
+    println!("the worker applied the backlog {took:?} after joining beside a hung member");
+    assert!(
+        took < HUNG_POLL_INTERVAL + Duration::from_secs(15),
+        "the backlog waited {took:?} for a member that stopped polling"
+    );
+    // And the partitions are the worker's now: a new course applies promptly.
+    let (late, late_seq) = h.course(instructor, "After the takeover", true).await;
+    let applied_at = Instant::now();
+    h.wait_applied("catalog", "course-catalog", &late, late_seq)
+        .await;
+    assert!(applied_at.elapsed() < Duration::from_secs(10));
+    drop(hung);
+    worker.stop().await;
     h.stop().await;
 }
