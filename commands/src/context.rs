@@ -40,6 +40,12 @@ fn header<'a>(metadata: &'a MetadataMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// Ids a caller chooses (command id, correlation, causation, tenant) are
+/// copied into every event: bounded, and printable without escaping.
+fn id_ok(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// The authenticated caller. Until the identity service exists (see
 /// docs/architecture.md), the gateway asserts identity in these headers.
 pub fn actor_from(metadata: &MetadataMap) -> Result<Actor, CommandError> {
@@ -70,22 +76,37 @@ impl CommandContext {
         occurred_at: DateTime<Utc>,
     ) -> Result<Self, CommandError> {
         let command_id = command_id.trim();
-        if command_id.is_empty() || command_id.len() > 128 {
-            return Err(CommandError::Invalid(vec![FieldViolation::new(
+        let mut violations = Vec::new();
+        if !id_ok(command_id) {
+            violations.push(FieldViolation::new(
                 "command_id",
-                "an idempotency key of 1 to 128 characters is required",
-            )]));
+                "an idempotency key of 1 to 128 visible ASCII characters is required",
+            ));
+        }
+        let mut id_header = |name: &str| {
+            let value = metadata.get(name)?;
+            match value.to_str().map(str::trim) {
+                Ok("") => None,
+                Ok(id) if id_ok(id) => Some(id.to_string()),
+                _ => {
+                    violations.push(FieldViolation::new(
+                        name,
+                        "must be 1 to 128 visible ASCII characters",
+                    ));
+                    None
+                }
+            }
+        };
+        let correlation_id = id_header(CORRELATION_HEADER);
+        let causation_id = id_header(CAUSATION_HEADER);
+        let tenant_id = id_header(TENANT_HEADER);
+        if !violations.is_empty() {
+            return Err(CommandError::Invalid(violations));
         }
         let actor = actor_from(metadata)?;
-        let correlation_id = header(metadata, CORRELATION_HEADER)
-            .map(str::to_string)
-            .unwrap_or_else(|| Uuid::now_v7().to_string());
-        let causation_id = header(metadata, CAUSATION_HEADER)
-            .map(str::to_string)
-            .unwrap_or_else(|| command_id.to_string());
-        let tenant_id = header(metadata, TENANT_HEADER)
-            .unwrap_or(DEFAULT_TENANT)
-            .to_string();
+        let correlation_id = correlation_id.unwrap_or_else(|| Uuid::now_v7().to_string());
+        let causation_id = causation_id.unwrap_or_else(|| command_id.to_string());
+        let tenant_id = tenant_id.unwrap_or_else(|| DEFAULT_TENANT.to_string());
         Ok(Self {
             command_id: command_id.to_string(),
             command_type,

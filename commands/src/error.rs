@@ -144,8 +144,20 @@ impl From<CommandError> for Status {
                 Status::with_error_details(Code::Aborted, message, details)
             }
             CommandError::Unauthenticated(_) => Status::unauthenticated(message),
-            CommandError::Unavailable(_) => Status::unavailable(message),
-            CommandError::Internal(_) => Status::internal(message),
+            // The cause stays in the server's log (`handle`): a client never
+            // sees a database's or a driver's words.
+            CommandError::Unavailable(_) => {
+                let mut details = error_info("STORE_UNAVAILABLE");
+                details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+                Status::with_error_details(
+                    Code::Unavailable,
+                    "event store unavailable; retry",
+                    details,
+                )
+            }
+            CommandError::Internal(_) => {
+                Status::with_error_details(Code::Internal, "internal error", error_info("INTERNAL"))
+            }
         }
     }
 }

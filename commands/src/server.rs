@@ -23,6 +23,12 @@ use tokio::task::JoinSet;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
+/// The largest request the transport decodes (tonic's default, made
+/// explicit): a request above it is refused with RESOURCE_EXHAUSTED before
+/// any handler runs; below it, every field's own limit answers
+/// INVALID_ARGUMENT naming the field.
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("gRPC server failed: {0}")]
@@ -63,7 +69,8 @@ pub async fn serve(
     let course_api = CourseCommandsServer::new(CourseCommandsService::new(
         CourseService::new(courses.clone(), runner.clone()),
         clock.clone(),
-    ));
+    ))
+    .max_decoding_message_size(MAX_REQUEST_BYTES);
     let enrollment_api = EnrollmentCommandsServer::new(EnrollmentCommandsService::new(
         EnrollmentService::new(
             courses,
@@ -73,11 +80,13 @@ pub async fn serve(
             runner.clone(),
         ),
         clock.clone(),
-    ));
+    ))
+    .max_decoding_message_size(MAX_REQUEST_BYTES);
     let subscription_api = SubscriptionCommandsServer::new(SubscriptionCommandsService::new(
         SubscriptionService::new(subscriptions, runner),
         clock,
-    ));
+    ))
+    .max_decoding_message_size(MAX_REQUEST_BYTES);
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health

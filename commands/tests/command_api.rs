@@ -894,3 +894,147 @@ async fn metrics_body(addr: std::net::SocketAddr) -> String {
     stream.read_to_string(&mut body).await.expect("read");
     body
 }
+
+async fn event_count(db: &TestDb) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count events")
+}
+
+#[tokio::test]
+async fn control_characters_and_oversized_text_are_invalid_argument_naming_the_field_and_write_nothing(
+) {
+    let db = TestDb::create().await;
+    let server = TestServer::start(&db).await;
+    let course = published_course(&server, 5, None).await;
+    let student = Caller::student();
+    let enrollment = server
+        .enrollments()
+        .enroll(student.req(enroll(&course.course_id, &student)))
+        .await
+        .expect("enroll")
+        .into_inner()
+        .aggregate_id;
+    let before = event_count(&db).await;
+    let mut courses = server.courses();
+    let instructor = course.instructor;
+    let create = |title: &str, description: &str| CreateCourseRequest {
+        command_id: new_id(),
+        course_id: String::new(),
+        title: title.into(),
+        description: description.into(),
+        instructor_ids: vec![instructor.id.to_string()],
+        capacity: 3,
+        access: None,
+    };
+    // A NUL (which Postgres cannot store), a bell, a line break in a
+    // one-line field, a right-to-left override (shows text in another order
+    // than stored), and a first-strong isolate.
+    for (title, description, fields) in [
+        ("Null\u{0}byte", "", vec!["title"]),
+        ("Bell\u{7}", "fine", vec!["title"]),
+        ("Two\nlines", "", vec!["title"]),
+        ("gnp.\u{202E}exe", "", vec!["title"]),
+        ("Fine", "evil \u{2068}isolate", vec!["description"]),
+        ("Fine", "nul \u{0} inside", vec!["description"]),
+    ] {
+        let status = courses
+            .create_course(instructor.req(create(title, description)))
+            .await
+            .expect_err("control characters are refused");
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{title:?}: {status:?}"
+        );
+        assert_eq!(
+            violated_fields(&status),
+            fields,
+            "{title:?} / {description:?}"
+        );
+        assert!(!status.message().contains("database"), "{status:?}");
+    }
+    // A description may hold line breaks and tabs.
+    courses
+        .create_course(instructor.req(create("Multi-line", "one\n\ttwo\r\nthree")))
+        .await
+        .expect("line breaks in a description are text");
+    let before = before + 1;
+
+    let status = courses
+        .add_module(instructor.req(AddModuleRequest {
+            command_id: new_id(),
+            course_id: course.course_id.clone(),
+            module_id: String::new(),
+            title: "Escape \u{1b}[31m".into(),
+        }))
+        .await
+        .expect_err("escape sequence");
+    assert_eq!(violated_fields(&status), ["title"]);
+
+    let too_many: Vec<String> = (0..21).map(|_| new_id()).collect();
+    let status = courses
+        .create_course(instructor.req(CreateCourseRequest {
+            instructor_ids: too_many,
+            ..create("Crowded", "")
+        }))
+        .await
+        .expect_err("21 instructors");
+    assert_eq!(violated_fields(&status), ["instructor_ids"]);
+
+    // 2 MB of reason: under the transport's 4 MiB, over the field's 1,000
+    // characters.
+    let status = server
+        .enrollments()
+        .withdraw(student.req(WithdrawRequest {
+            command_id: new_id(),
+            enrollment_id: enrollment.clone(),
+            reason: "x".repeat(2 * 1024 * 1024),
+        }))
+        .await
+        .expect_err("2 MB reason");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(violated_fields(&status), ["reason"]);
+
+    let status = server
+        .subscriptions()
+        .cancel(student.req(CancelSubscriptionRequest {
+            command_id: new_id(),
+            student_id: student.id.to_string(),
+            reason: "because\u{0}".into(),
+        }))
+        .await
+        .expect_err("NUL in a reason");
+    assert_eq!(violated_fields(&status), ["reason"]);
+
+    // Ids the caller chooses are copied into every event: bounded.
+    let mut request = instructor.req(create("Fine", ""));
+    request
+        .metadata_mut()
+        .insert("x-correlation-id", "c".repeat(129).parse().unwrap());
+    let status = courses
+        .create_course(request)
+        .await
+        .expect_err("long correlation id");
+    assert_eq!(violated_fields(&status), ["x-correlation-id"]);
+
+    assert_eq!(
+        event_count(&db).await,
+        before,
+        "a refused command wrote an event"
+    );
+    // And the refused enrollment is still active: a normal withdrawal works.
+    server
+        .enrollments()
+        .withdraw(student.req(WithdrawRequest {
+            command_id: new_id(),
+            enrollment_id: enrollment,
+            reason: "Changed my mind\nfor now".into(),
+        }))
+        .await
+        .expect("a reason of a few lines");
+
+    server.stop().await;
+    db.drop_database().await;
+}

@@ -8,7 +8,8 @@
 
 use crate::actor::{Actor, Role};
 use crate::error::{
-    describe, description_ok, title_ok, DomainError, ErrorKind, FieldViolation, Violations,
+    describe, DomainError, ErrorKind, FieldViolation, Violations, DESCRIPTION, MAX_INSTRUCTORS,
+    TITLE,
 };
 use crate::ids::{CourseId, LessonId, ModuleId, UserId};
 use cqrs_es::event_sink::EventSink;
@@ -566,6 +567,11 @@ impl CourseCommand {
                     "instructor_ids",
                     "at least one instructor is required",
                 );
+                v.check(
+                    instructors.len() <= MAX_INSTRUCTORS,
+                    "instructor_ids",
+                    "at most 20 instructors",
+                );
                 check_capacity(&mut v, *capacity);
             }
             CourseCommand::UpdateDetails {
@@ -575,7 +581,7 @@ impl CourseCommand {
                 ..
             } => check_details(&mut v, title, description, access),
             CourseCommand::AddModule { title, .. } | CourseCommand::AddLesson { title, .. } => {
-                v.check(title_ok(title), "title", "must be 1 to 200 characters")
+                v.text("title", title, TITLE)
             }
             CourseCommand::ChangeCapacity { capacity, .. } => check_capacity(&mut v, *capacity),
             CourseCommand::Publish { .. }
@@ -588,12 +594,8 @@ impl CourseCommand {
 }
 
 fn check_details(v: &mut Violations, title: &str, description: &str, access: &Access) {
-    v.check(title_ok(title), "title", "must be 1 to 200 characters");
-    v.check(
-        description_ok(description),
-        "description",
-        "must be at most 10000 characters",
-    );
+    v.text("title", title, TITLE);
+    v.text("description", description, DESCRIPTION);
     if let Access::Paid { price_cents } = access {
         v.check(
             *price_cents > 0,

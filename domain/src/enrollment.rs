@@ -8,7 +8,7 @@
 
 use crate::actor::Actor;
 use crate::course::{Access, Admission, SeatStatus};
-use crate::error::{DomainError, ErrorKind};
+use crate::error::{describe, DomainError, ErrorKind, FieldViolation, Violations, REASON};
 use crate::ids::{CourseId, EnrollmentId, LessonId, UserId};
 use crate::subscription::Standing;
 use cqrs_es::event_sink::EventSink;
@@ -94,6 +94,8 @@ impl DomainEvent for EnrollmentEvent {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EnrollmentError {
+    #[error("invalid enrollment command: {}", describe(.0))]
+    Invalid(Vec<FieldViolation>),
     #[error("enrollment not found")]
     NotFound,
     #[error("a student may only enroll themselves (or an admin for them)")]
@@ -120,9 +122,21 @@ pub enum EnrollmentError {
     LessonsRemaining { remaining: usize },
 }
 
+impl EnrollmentCommand {
+    /// Input errors visible from the command alone (see `CourseCommand::violations`).
+    pub fn violations(&self) -> Vec<FieldViolation> {
+        let mut v = Violations::default();
+        if let EnrollmentCommand::Withdraw { reason, .. } = self {
+            v.text("reason", reason, REASON);
+        }
+        v.into_vec()
+    }
+}
+
 impl DomainError for EnrollmentError {
     fn kind(&self) -> ErrorKind {
         match self {
+            EnrollmentError::Invalid(v) => ErrorKind::Invalid(v.clone()),
             EnrollmentError::NotFound => ErrorKind::NotFound,
             EnrollmentError::NotAllowed => ErrorKind::PermissionDenied,
             _ => ErrorKind::FailedPrecondition,
@@ -131,6 +145,7 @@ impl DomainError for EnrollmentError {
 
     fn reason(&self) -> &'static str {
         match self {
+            EnrollmentError::Invalid(_) => "INVALID_ARGUMENT",
             EnrollmentError::NotFound => "ENROLLMENT_NOT_FOUND",
             EnrollmentError::NotAllowed => "NOT_ALLOWED_FOR_STUDENT",
             EnrollmentError::CourseNotPublished => "COURSE_NOT_PUBLISHED",
@@ -173,6 +188,10 @@ impl Enrollment {
         &self,
         command: EnrollmentCommand,
     ) -> Result<Vec<EnrollmentEvent>, EnrollmentError> {
+        let violations = command.violations();
+        if !violations.is_empty() {
+            return Err(EnrollmentError::Invalid(violations));
+        }
         match command {
             EnrollmentCommand::Enroll {
                 actor,

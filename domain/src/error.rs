@@ -37,6 +37,28 @@ impl Violations {
         }
     }
 
+    /// A text field: `min..=max` characters once trimmed, and only
+    /// characters `text_chars_ok` allows. The description never repeats the
+    /// value.
+    pub fn text(&mut self, field: &str, value: &str, rule: TextRule) {
+        let len = value.trim().chars().count();
+        if !(rule.min..=rule.max).contains(&len) {
+            let description = if rule.min == 0 {
+                format!("must be at most {} characters", rule.max)
+            } else {
+                format!("must be {} to {} characters", rule.min, rule.max)
+            };
+            self.0.push(FieldViolation::new(field, description));
+        } else if !text_chars_ok(value, rule.multiline) {
+            let description = if rule.multiline {
+                "must not contain control characters (line breaks and tabs aside) or bidirectional overrides"
+            } else {
+                "must not contain control characters, line breaks or bidirectional overrides"
+            };
+            self.0.push(FieldViolation::new(field, description));
+        }
+    }
+
     pub fn into_vec(self) -> Vec<FieldViolation> {
         self.0
     }
@@ -81,14 +103,42 @@ pub trait DomainError: std::error::Error {
     fn reason(&self) -> &'static str;
 }
 
-pub(crate) const MAX_TITLE: usize = 200;
-pub(crate) const MAX_DESCRIPTION: usize = 10_000;
-
-pub(crate) fn title_ok(title: &str) -> bool {
-    let len = title.trim().chars().count();
-    (1..=MAX_TITLE).contains(&len)
+/// Length and character rules of one text field.
+#[derive(Debug, Clone, Copy)]
+pub struct TextRule {
+    pub min: usize,
+    pub max: usize,
+    /// Line feed, carriage return and tab allowed.
+    pub multiline: bool,
 }
 
-pub(crate) fn description_ok(description: &str) -> bool {
-    description.chars().count() <= MAX_DESCRIPTION
+pub const TITLE: TextRule = TextRule {
+    min: 1,
+    max: 200,
+    multiline: false,
+};
+pub const DESCRIPTION: TextRule = TextRule {
+    min: 0,
+    max: 10_000,
+    multiline: true,
+};
+/// Why an enrollment or a subscription ended (free text, optional).
+pub const REASON: TextRule = TextRule {
+    min: 0,
+    max: 1_000,
+    multiline: true,
+};
+/// Instructors named on one course.
+pub const MAX_INSTRUCTORS: usize = 20;
+
+/// No C0 or C1 control character (U+0000 included, which Postgres cannot
+/// store in text), nor the bidirectional embeddings, overrides and isolates
+/// (U+202A–U+202E, U+2066–U+2069) that make text display in another order
+/// than it is stored. A multi-line text may hold line breaks and tabs.
+pub fn text_chars_ok(text: &str, multiline: bool) -> bool {
+    text.chars().all(|c| match c {
+        '\n' | '\r' | '\t' => multiline,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => false,
+        c => !c.is_control(),
+    })
 }

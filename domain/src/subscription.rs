@@ -5,7 +5,9 @@
 use crate::actor::Actor;
 use crate::clock::Clock;
 use crate::course::Plan;
-use crate::error::{describe, DomainError, ErrorKind, FieldViolation, Violations};
+use crate::error::{
+    describe, DomainError, ErrorKind, FieldViolation, TextRule, Violations, REASON,
+};
 use crate::ids::{InvoiceId, SubscriptionId, UserId};
 use crate::payment::{ChargeError, ChargeRequest, PaymentGateway};
 use chrono::{DateTime, Duration, Utc};
@@ -285,6 +287,10 @@ impl Subscription {
         command: SubscriptionCommand,
         services: &SubscriptionServices,
     ) -> Result<Vec<SubscriptionEvent>, SubscriptionError> {
+        let violations = command.violations();
+        if !violations.is_empty() {
+            return Err(SubscriptionError::Invalid(violations));
+        }
         let now = services.clock.now();
         match command {
             SubscriptionCommand::StartTrial {
@@ -317,7 +323,6 @@ impl Subscription {
                 plan,
                 payment_method,
             } => {
-                check_payment_method(&payment_method)?;
                 self.ensure_actor(&actor, student_id)?;
                 if self.student_id.is_some_and(|owner| owner != student_id) {
                     return Err(SubscriptionError::NotAllowed);
@@ -359,7 +364,6 @@ impl Subscription {
                 actor,
                 payment_method,
             } => {
-                check_payment_method(&payment_method)?;
                 let student = self.existing_student(&actor)?;
                 let (Some(id), Some(plan)) = (self.id, self.plan) else {
                     return Err(SubscriptionError::NotFound);
@@ -428,18 +432,15 @@ impl Subscription {
     }
 }
 
-fn check_payment_method(payment_method: &str) -> Result<(), SubscriptionError> {
-    let mut v = Violations::default();
-    payment_method_violation(&mut v, payment_method);
-    v.into_result().map_err(SubscriptionError::Invalid)
-}
-
 fn payment_method_violation(v: &mut Violations, payment_method: &str) {
-    let len = payment_method.trim().chars().count();
-    v.check(
-        (1..=100).contains(&len),
+    v.text(
         "payment_method",
-        "must be a payment method token of 1 to 100 characters",
+        payment_method,
+        TextRule {
+            min: 1,
+            max: 100,
+            multiline: false,
+        },
     );
 }
 
@@ -452,9 +453,8 @@ impl SubscriptionCommand {
             | SubscriptionCommand::Renew { payment_method, .. } => {
                 payment_method_violation(&mut v, payment_method)
             }
-            SubscriptionCommand::StartTrial { .. }
-            | SubscriptionCommand::MarkPastDue { .. }
-            | SubscriptionCommand::Cancel { .. } => {}
+            SubscriptionCommand::Cancel { reason, .. } => v.text("reason", reason, REASON),
+            SubscriptionCommand::StartTrial { .. } | SubscriptionCommand::MarkPastDue { .. } => {}
         }
         v.into_vec()
     }

@@ -383,6 +383,23 @@ fn admin_may_withdraw_a_student() {
 }
 
 #[test]
+fn withdraw_with_an_oversized_or_control_character_reason_is_invalid() {
+    for reason in ["x".repeat(1_001), "nul\u{0}".into(), "flip \u{202E}".into()] {
+        framework()
+            .given(vec![enrolled()])
+            .when(withdraw(student(), &reason))
+            .then_expect_error(EnrollmentError::Invalid(vec![lms_domain::FieldViolation::new(
+                "reason",
+                if reason.len() > 1_000 {
+                    "must be at most 1000 characters"
+                } else {
+                    "must not contain control characters (line breaks and tabs aside) or bidirectional overrides"
+                },
+            )]));
+    }
+}
+
+#[test]
 fn withdraw_when_not_active_is_refused() {
     framework()
         .given(vec![enrolled(), withdrawn()])

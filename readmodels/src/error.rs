@@ -102,12 +102,20 @@ impl From<QueryError> for Status {
                 details.set_retry_info(Some(RETRY_AFTER));
                 Status::with_error_details(Code::Unavailable, message, details)
             }
+            // The cause stays in the server's log: a client never sees a
+            // database's or a driver's words.
             QueryError::Unavailable(_) => {
                 let mut details = error_info("STORE_UNAVAILABLE");
                 details.set_retry_info(Some(Duration::from_secs(1)));
-                Status::with_error_details(Code::Unavailable, message, details)
+                Status::with_error_details(
+                    Code::Unavailable,
+                    "read model store unavailable; retry",
+                    details,
+                )
             }
-            QueryError::Internal(_) => Status::internal(message),
+            QueryError::Internal(_) => {
+                Status::with_error_details(Code::Internal, "internal error", error_info("INTERNAL"))
+            }
         }
     }
 }

@@ -22,6 +22,11 @@ use tokio::task::JoinSet;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
+/// The largest request the transport decodes: a query above it is refused
+/// with RESOURCE_EXHAUSTED; below it, the fields' own limits answer
+/// INVALID_ARGUMENT naming the field.
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("gRPC server failed: {0}")]
@@ -60,9 +65,12 @@ pub async fn serve(
         CourseCache::new(redis, config.redis_prefix.clone()),
         config.read_your_writes_timeout(),
     );
-    let course_api = CourseQueriesServer::new(CourseQueriesService::new(ctx.clone()));
-    let student_api = StudentQueriesServer::new(StudentQueriesService::new(ctx.clone()));
-    let billing_api = BillingQueriesServer::new(BillingQueriesService::new(ctx));
+    let course_api = CourseQueriesServer::new(CourseQueriesService::new(ctx.clone()))
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let student_api = StudentQueriesServer::new(StudentQueriesService::new(ctx.clone()))
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let billing_api = BillingQueriesServer::new(BillingQueriesService::new(ctx))
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health

@@ -39,7 +39,7 @@ async fn migrations_coexist_with_public_sqlx_migrations_and_are_idempotent() {
     .fetch_all(&db.pool)
     .await
     .expect("our versions");
-    assert_eq!(ours, vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(ours, vec![1, 2, 3, 4, 5, 6, 7, 8]);
     let public: i64 = sqlx::query_scalar("SELECT count(*) FROM public._sqlx_migrations")
         .fetch_one(&db.pool)
         .await

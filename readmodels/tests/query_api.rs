@@ -311,6 +311,26 @@ async fn list_courses_paginates_postgres_with_filters() {
         violated_fields(&invalid),
         vec!["status", "instructor_id", "page_size", "page_token"]
     );
+    // A search longer than any title cannot match: refused, not scanned.
+    for search in ["t".repeat(100 * 1024), "nul\u{0}".into()] {
+        let invalid = api
+            .list_courses(ListCoursesRequest {
+                title_contains: search,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(invalid.code(), Code::InvalidArgument);
+        assert_eq!(violated_fields(&invalid), vec!["title_contains"]);
+    }
+    // The trigram index serves the substring search.
+    let index: Option<String> = sqlx::query_scalar(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'catalog' AND indexname = 'courses_title_trgm'",
+    )
+    .fetch_optional(&db.pool)
+    .await
+    .unwrap();
+    assert!(index.is_some_and(|d| d.contains("gin_trgm_ops")));
 
     server.stop().await;
     db.drop_database().await;

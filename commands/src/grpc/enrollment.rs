@@ -85,6 +85,7 @@ impl EnrollmentCommands for EnrollmentCommandsService {
         handle(&*self.clock, "Withdraw", request, |ctx, r| async move {
             let mut f = Fields::default();
             let enrollment_id: EnrollmentId = f.id("enrollment_id", &r.enrollment_id);
+            f.text("reason", &r.reason, lms_domain::error::REASON);
             f.finish()?;
             self.service
                 .leave(&ctx, enrollment_id, Leave::Withdraw { reason: r.reason })

@@ -3,6 +3,7 @@
 
 use crate::error::CommandError;
 use lms_domain::course::{Access, Plan};
+use lms_domain::error::{TextRule, Violations};
 use lms_domain::FieldViolation;
 use lms_proto::command::v1::{course_access, CourseAccess};
 use uuid::Uuid;
@@ -62,6 +63,13 @@ impl Fields {
                 plan: self.plan("access.plan", plan),
             },
         }
+    }
+
+    /// A free-text field under one of the domain's text rules.
+    pub fn text(&mut self, field: &str, value: &str, rule: TextRule) {
+        let mut v = Violations::default();
+        v.text(field, value, rule);
+        self.0.extend(v.into_vec());
     }
 
     /// Adds the domain's own input checks, so one reply names every bad field.

@@ -17,6 +17,9 @@ use lms_proto::query::v1::{
 };
 use tonic::{Request, Response, Status};
 
+/// A title is at most 200 characters: a longer search cannot match.
+const MAX_TITLE_SEARCH: usize = 200;
+
 /// Tag of ListCourses page tokens.
 const LISTING: &str = "courses";
 const STATUSES: &[&str] = &["draft", "published", "archived"];
@@ -73,6 +76,11 @@ impl CourseQueriesService {
             v.add("status", "must be one of draft, published, archived");
         }
         let instructor_id = v.optional_uuid("instructor_id", &req.instructor_id);
+        if req.title_contains.chars().count() > MAX_TITLE_SEARCH {
+            v.add("title_contains", "must be at most 200 characters");
+        } else if req.title_contains.chars().any(char::is_control) {
+            v.add("title_contains", "must not contain control characters");
+        }
         let page_size = v.check(page_token::page_size(req.page_size));
         let cursor = v
             .check(page_token::decode(LISTING, &req.page_token))
