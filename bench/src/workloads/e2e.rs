@@ -224,8 +224,14 @@ async fn stages(pool: &sqlx::PgPool, ids: &[String]) -> Result<Stages, WorkloadE
         applied: histogram(),
     };
     for (published, applied) in rows {
-        record(&mut stages.published, Duration::from_secs_f64(published.max(0.0)));
-        record(&mut stages.applied, Duration::from_secs_f64(applied.max(0.0)));
+        record(
+            &mut stages.published,
+            Duration::from_secs_f64(published.max(0.0)),
+        );
+        record(
+            &mut stages.applied,
+            Duration::from_secs_f64(applied.max(0.0)),
+        );
     }
     Ok(stages)
 }
