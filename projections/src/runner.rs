@@ -37,6 +37,11 @@ impl Services {
     pub async fn connect(config: &Config, pool: PgPool) -> Result<Self, WorkerError> {
         let client = redis::Client::open(config.redis_url.as_str())?;
         let redis = ConnectionManager::new(client).await?;
+        // No length inside a record can be longer than the fetch that brought it.
+        let cap = crate::decode::cap_allocations(config.kafka_fetch_max_bytes as usize);
+        if cap != config.kafka_fetch_max_bytes as usize {
+            tracing::debug!(cap, "Avro allocation cap already set in this process");
+        }
         Ok(Self {
             config: config.clone(),
             pool,

@@ -1,6 +1,7 @@
 //! Poison records: undecodable bytes and an event its handler keeps failing
 //! on land in the DLQ with `dlq.*` headers while the worker carries on; a
-//! redrive after the fix applies the event exactly once.
+//! redrive after the fix applies the event exactly once. A record claiming
+//! 300 MB and one written with a schema id outside our subjects go there too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
@@ -96,6 +97,146 @@ async fn undecodable_bytes_go_to_the_dlq_and_the_worker_keeps_consuming() {
     assert!(
         !header(letter, "dlq.error").unwrap_or_default().is_empty(),
         "the error travels with it"
+    );
+
+    worker.stop().await;
+    h.stop().await;
+}
+
+/// Zigzag varint, as Avro writes a long.
+fn avro_long(n: i64) -> Vec<u8> {
+    let mut z = ((n << 1) ^ (n >> 63)) as u64;
+    let mut out = Vec::new();
+    loop {
+        let byte = (z & 0x7f) as u8;
+        z >>= 7;
+        if z == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_claiming_300_mb_and_one_with_a_foreign_schema_id_go_to_the_dlq_and_the_worker_lives(
+) {
+    let h = Harness::start().await;
+    let instructor = Caller::instructor();
+    let (first, first_seq) = h.course(instructor, "Before", false).await;
+    let worker = h.start_worker(Arc::new(CourseCatalogProjection));
+    h.wait_applied("catalog", "course-catalog", &first, first_seq)
+        .await;
+    let topic = h.topic("lms.course.v1");
+    let (brokers, read) = (h.config.kafka_brokers.clone(), topic.clone());
+    let real =
+        tokio::task::spawn_blocking(move || read_all(&brokers, &read, 1, Duration::from_secs(30)))
+            .await
+            .unwrap();
+    let real = real[0].payload().unwrap().to_vec();
+    let our_id = u32::from_be_bytes(real[1..5].try_into().unwrap());
+
+    // Our CourseCreated schema id, then a first string claiming 300 MB.
+    let mut huge = real[..5].to_vec();
+    huge.extend(avro_long(300_000_000));
+    huge.extend(b"only a few bytes follow");
+    h.produce_raw(&topic, &first, &huge, OwnedHeaders::new())
+        .await;
+
+    // The same record under a schema registered by someone else (another
+    // subject; one more field, so another id): it would decode as our event.
+    let http = reqwest::Client::new();
+    let ours: serde_json::Value = http
+        .get(format!("{}/schemas/ids/{our_id}", h.registry.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let our_schema = apache_avro::Schema::parse_str(ours["schema"].as_str().unwrap()).unwrap();
+    let mut foreign_json: serde_json::Value =
+        serde_json::from_str(ours["schema"].as_str().unwrap()).unwrap();
+    foreign_json["fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "intruder", "type": "string", "default": ""}));
+    let registered: serde_json::Value = http
+        .post(format!(
+            "{}/subjects/intruder-value/versions",
+            h.registry.url
+        ))
+        .header("content-type", "application/vnd.schemaregistry.v1+json")
+        .json(&serde_json::json!({"schema": foreign_json.to_string()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let foreign_id = registered["id"].as_u64().unwrap() as u32;
+    assert_ne!(foreign_id, our_id);
+    let foreign_schema = apache_avro::Schema::parse(&foreign_json).unwrap();
+    let mut value = apache_avro::reader::datum::GenericDatumReader::builder(&our_schema)
+        .build()
+        .unwrap()
+        .read_value(&mut &real[5..])
+        .unwrap();
+    if let apache_avro::types::Value::Record(fields) = &mut value {
+        fields.push((
+            "intruder".into(),
+            apache_avro::types::Value::String("x".into()),
+        ));
+    }
+    let mut foreign = vec![0];
+    foreign.extend(foreign_id.to_be_bytes());
+    foreign.extend(
+        apache_avro::writer::datum::GenericDatumWriter::builder(&foreign_schema)
+            .build()
+            .unwrap()
+            .write_value_to_vec(value)
+            .unwrap(),
+    );
+    h.produce_raw(&topic, &first, &foreign, OwnedHeaders::new())
+        .await;
+
+    // The worker lives and applies what follows on the same partition.
+    let reply = h
+        .server
+        .courses()
+        .change_capacity(instructor.req(ChangeCapacityRequest {
+            command_id: new_id(),
+            course_id: first.clone(),
+            capacity: 42,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    h.wait_applied("catalog", "course-catalog", &first, reply.sequence as i64)
+        .await;
+
+    let dlq = read_all(
+        &h.config.kafka_brokers,
+        &h.config.dlq(),
+        2,
+        Duration::from_secs(30),
+    );
+    assert_eq!(dlq.len(), 2, "both records dead-lettered");
+    let error_of = |payload: &[u8]| {
+        let letter = dlq
+            .iter()
+            .find(|l| l.payload() == Some(payload))
+            .expect("dead letter with these bytes");
+        header(letter, "dlq.error").unwrap_or_default()
+    };
+    let huge_error = error_of(&huge);
+    assert!(huge_error.contains("allocate"), "{huge_error}");
+    let foreign_error = error_of(&foreign);
+    assert!(
+        foreign_error.contains(&format!(
+            "schema id {foreign_id} is not one of our subjects"
+        )),
+        "{foreign_error}"
     );
 
     worker.stop().await;
