@@ -20,6 +20,13 @@ pub struct Config {
     pub conflict_retries: usize,
     /// Snapshot the Course aggregate every N events (0 = never).
     pub course_snapshot_every: usize,
+    /// `development` or `production`: production refuses the sandbox
+    /// payment gateway.
+    pub environment: String,
+    /// `sandbox` (approves every card but `pm_card_declined`; development,
+    /// tests, demos) or `disabled` (every charge answered UNAVAILABLE: no
+    /// real gateway is integrated yet).
+    pub payment_gateway: String,
     /// `text` or `json` logs.
     pub log_format: String,
     /// tracing filter, e.g. `info,lms_commands=debug`.
@@ -35,6 +42,8 @@ impl Default for Config {
             metrics_addr: "127.0.0.1:9101".into(),
             conflict_retries: 25,
             course_snapshot_every: 100,
+            environment: "development".into(),
+            payment_gateway: "sandbox".into(),
             log_format: "text".into(),
             log: "info".into(),
         }

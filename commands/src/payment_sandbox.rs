@@ -26,3 +26,69 @@ impl PaymentGateway for SandboxPaymentGateway {
         })
     }
 }
+
+/// No gateway: every charge is answered as unavailable, so no subscription
+/// is ever activated without a real payment.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DisabledPaymentGateway;
+
+impl PaymentGateway for DisabledPaymentGateway {
+    fn charge<'a>(&'a self, _request: &'a ChargeRequest) -> ChargeFuture<'a> {
+        Box::pin(async move {
+            Err(ChargeError::Unavailable(
+                "no payment gateway is configured".into(),
+            ))
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayChoiceError {
+    #[error("the sandbox payment gateway approves every card: refused with LMS_ENVIRONMENT=production (set LMS_PAYMENT_GATEWAY)")]
+    SandboxInProduction,
+    #[error("LMS_PAYMENT_GATEWAY={0:?} is not sandbox or disabled")]
+    Unknown(String),
+    #[error("LMS_ENVIRONMENT={0:?} is not development or production")]
+    UnknownEnvironment(String),
+}
+
+/// The gateway the settings name; production never gets the sandbox.
+pub fn choose(
+    environment: &str,
+    gateway: &str,
+) -> Result<std::sync::Arc<dyn PaymentGateway>, GatewayChoiceError> {
+    let production = match environment {
+        "production" => true,
+        "development" => false,
+        other => return Err(GatewayChoiceError::UnknownEnvironment(other.into())),
+    };
+    match gateway {
+        "sandbox" if production => Err(GatewayChoiceError::SandboxInProduction),
+        "sandbox" => Ok(std::sync::Arc::new(SandboxPaymentGateway)),
+        "disabled" => Ok(std::sync::Arc::new(DisabledPaymentGateway)),
+        other => Err(GatewayChoiceError::Unknown(other.into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_refuses_the_sandbox_and_unknown_names() {
+        assert!(matches!(
+            choose("production", "sandbox"),
+            Err(GatewayChoiceError::SandboxInProduction)
+        ));
+        assert!(choose("production", "disabled").is_ok());
+        assert!(choose("development", "sandbox").is_ok());
+        assert!(matches!(
+            choose("development", "stripe"),
+            Err(GatewayChoiceError::Unknown(_))
+        ));
+        assert!(matches!(
+            choose("prod", "disabled"),
+            Err(GatewayChoiceError::UnknownEnvironment(_))
+        ));
+    }
+}

@@ -6,7 +6,6 @@ use crate::app::{AggregateStore, CourseService, EnrollmentService, Runner, Subsc
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::grpc::{CourseCommandsService, EnrollmentCommandsService, SubscriptionCommandsService};
-use crate::payment_sandbox::SandboxPaymentGateway;
 use crate::store::CommandLog;
 use crate::telemetry;
 use lms_domain::subscription::SubscriptionServices;
@@ -39,6 +38,8 @@ pub enum ServerError {
     Metrics(#[from] std::io::Error),
     #[error("server task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    PaymentGateway(#[from] crate::payment_sandbox::GatewayChoiceError),
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight calls.
@@ -49,6 +50,7 @@ pub async fn serve(
     metrics: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let gateway = crate::payment_sandbox::choose(&config.environment, &config.payment_gateway)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let runner = Runner::new(CommandLog::new(pool.clone()), config.conflict_retries);
     let courses = Arc::new(AggregateStore::new(
@@ -61,7 +63,7 @@ pub async fn serve(
         pool.clone(),
         SubscriptionServices {
             clock: clock.clone(),
-            gateway: Arc::new(SandboxPaymentGateway),
+            gateway,
         },
         0,
     ));
