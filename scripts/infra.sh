@@ -318,9 +318,17 @@ sys.exit(0 if md.brokers and md.controller_id >= 0 else 1)
 PY
 }
 
-# A new cluster id in Kafka's form (16 random bytes, base64url).
+# A new cluster id in Kafka's form (16 random bytes, base64url). Like Kafka's
+# Uuid.randomUuid, never one starting with "-": the storage tool would read
+# it as an option (1 run in 64 failed to format before).
 kafka_cluster_id() {
-  python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("="))'
+  python3 -c '
+import base64, os
+while True:
+    id = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    if not id.startswith("-"):
+        print(id)
+        break'
 }
 
 # The running broker's cluster id, from a metadata answer (also for a broker
