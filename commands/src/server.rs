@@ -23,7 +23,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 /// The largest request the transport decodes (tonic's default, made
-/// explicit): a request above it is refused with RESOURCE_EXHAUSTED before
+/// explicit): a request above it is refused with OUT_OF_RANGE before
 /// any handler runs; below it, every field's own limit answers
 /// INVALID_ARGUMENT naming the field.
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;

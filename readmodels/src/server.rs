@@ -23,7 +23,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 /// The largest request the transport decodes: a query above it is refused
-/// with RESOURCE_EXHAUSTED; below it, the fields' own limits answer
+/// with OUT_OF_RANGE; below it, the fields' own limits answer
 /// INVALID_ARGUMENT naming the field.
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
