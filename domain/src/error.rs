@@ -38,7 +38,8 @@ impl Violations {
     }
 
     /// A text field: `min..=max` characters once trimmed, and only
-    /// characters `text_chars_ok` allows. The description never repeats the
+    /// characters `text_chars_ok` allows inside (surrounding whitespace,
+    /// line breaks included, is trimmed before the value is stored). The description never repeats the
     /// value.
     pub fn text(&mut self, field: &str, value: &str, rule: TextRule) {
         let len = value.trim().chars().count();
@@ -49,7 +50,7 @@ impl Violations {
                 format!("must be {} to {} characters", rule.min, rule.max)
             };
             self.0.push(FieldViolation::new(field, description));
-        } else if !text_chars_ok(value, rule.multiline) {
+        } else if !text_chars_ok(value.trim(), rule.multiline) {
             let description = if rule.multiline {
                 "must not contain control characters (line breaks and tabs aside) or bidirectional overrides"
             } else {
