@@ -39,8 +39,8 @@ impl Violations {
 
     /// A text field: `min..=max` characters once trimmed, and only
     /// characters `text_chars_ok` allows inside (surrounding whitespace,
-    /// line breaks included, is trimmed before the value is stored). The description never repeats the
-    /// value.
+    /// line breaks included, is trimmed before the value is stored). The
+    /// description never repeats the value.
     pub fn text(&mut self, field: &str, value: &str, rule: TextRule) {
         let len = value.trim().chars().count();
         if !(rule.min..=rule.max).contains(&len) {
@@ -62,14 +62,6 @@ impl Violations {
 
     pub fn into_vec(self) -> Vec<FieldViolation> {
         self.0
-    }
-
-    pub fn into_result(self) -> Result<(), Vec<FieldViolation>> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(self.0)
-        }
     }
 }
 
@@ -122,6 +114,12 @@ pub const DESCRIPTION: TextRule = TextRule {
     min: 0,
     max: 10_000,
     multiline: true,
+};
+/// A payment method token from the payment provider.
+pub const PAYMENT_METHOD: TextRule = TextRule {
+    min: 1,
+    max: 100,
+    multiline: false,
 };
 /// Why an enrollment or a subscription ended (free text, optional).
 pub const REASON: TextRule = TextRule {

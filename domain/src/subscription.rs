@@ -6,7 +6,7 @@ use crate::actor::Actor;
 use crate::clock::Clock;
 use crate::course::Plan;
 use crate::error::{
-    describe, DomainError, ErrorKind, FieldViolation, TextRule, Violations, REASON,
+    describe, DomainError, ErrorKind, FieldViolation, Violations, PAYMENT_METHOD, REASON,
 };
 use crate::ids::{InvoiceId, SubscriptionId, UserId};
 use crate::payment::{ChargeError, ChargeRequest, PaymentGateway};
@@ -432,18 +432,6 @@ impl Subscription {
     }
 }
 
-fn payment_method_violation(v: &mut Violations, payment_method: &str) {
-    v.text(
-        "payment_method",
-        payment_method,
-        TextRule {
-            min: 1,
-            max: 100,
-            multiline: false,
-        },
-    );
-}
-
 impl SubscriptionCommand {
     /// Input errors visible from the command alone (see `CourseCommand::violations`).
     pub fn violations(&self) -> Vec<FieldViolation> {
@@ -451,7 +439,7 @@ impl SubscriptionCommand {
         match self {
             SubscriptionCommand::Activate { payment_method, .. }
             | SubscriptionCommand::Renew { payment_method, .. } => {
-                payment_method_violation(&mut v, payment_method)
+                v.text("payment_method", payment_method, PAYMENT_METHOD)
             }
             SubscriptionCommand::Cancel { reason, .. } => v.text("reason", reason, REASON),
             SubscriptionCommand::StartTrial { .. } | SubscriptionCommand::MarkPastDue { .. } => {}
