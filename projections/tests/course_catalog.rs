@@ -5,10 +5,9 @@
 
 mod harness;
 
-use harness::support::{new_id, Caller};
+use harness::support::Caller;
 use harness::*;
 use lms_projections::course_catalog::CourseCatalogProjection;
-use lms_proto::command::v1::*;
 use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use redis::AsyncCommands;
@@ -130,24 +129,9 @@ async fn commands_build_the_catalog_and_redelivered_records_change_nothing() {
             .await
             .expect("redeliver");
     }
-    let reply = h
-        .server
-        .courses()
-        .change_capacity(instructor.req(ChangeCapacityRequest {
-            command_id: new_id(),
-            course_id: published.clone(),
-            capacity: 25,
-        }))
-        .await
-        .unwrap()
-        .into_inner();
-    h.wait_applied(
-        "catalog",
-        "course-catalog",
-        &published,
-        reply.sequence as i64,
-    )
-    .await;
+    let sequence = h.change_capacity(instructor, &published, 25).await;
+    h.wait_applied("catalog", "course-catalog", &published, sequence)
+        .await;
     // Also past the draft's duplicates (other partitions possibly): the checkpoints cover every record.
     let end: i64 = (2 * total + 1) as i64;
     eventually(Duration::from_secs(60), || async {

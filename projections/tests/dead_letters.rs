@@ -6,13 +6,12 @@
 
 mod harness;
 
-use harness::support::{new_id, Caller};
+use harness::support::Caller;
 use harness::*;
 use lms_domain::course::CourseEvent;
 use lms_projections::course_catalog::CourseCatalogProjection;
 use lms_projections::decode::RecordDecoder;
 use lms_projections::{redrive, ApplyError, Outcome, Projection, RedisEffects, RedriveReport};
-use lms_proto::command::v1::ChangeCapacityRequest;
 use lms_schemas::{DecodedEvent, LmsEvent};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use sqlx::PgConnection;
@@ -45,18 +44,8 @@ async fn undecodable_bytes_go_to_the_dlq_and_the_worker_keeps_consuming() {
     // Same key as the next event of that course: same partition, before it.
     h.produce_raw(&topic, &first, b"\x00garbage, not avro", headers)
         .await;
-    let reply = h
-        .server
-        .courses()
-        .change_capacity(instructor.req(ChangeCapacityRequest {
-            command_id: new_id(),
-            course_id: first.clone(),
-            capacity: 42,
-        }))
-        .await
-        .unwrap()
-        .into_inner();
-    h.wait_applied("catalog", "course-catalog", &first, reply.sequence as i64)
+    let sequence = h.change_capacity(instructor, &first, 42).await;
+    h.wait_applied("catalog", "course-catalog", &first, sequence)
         .await;
     let (second, second_seq) = h.course(instructor, "After", false).await;
     h.wait_applied("catalog", "course-catalog", &second, second_seq)
@@ -201,18 +190,8 @@ async fn a_record_claiming_300_mb_and_one_with_a_foreign_schema_id_go_to_the_dlq
         .await;
 
     // The worker lives and applies what follows on the same partition.
-    let reply = h
-        .server
-        .courses()
-        .change_capacity(instructor.req(ChangeCapacityRequest {
-            command_id: new_id(),
-            course_id: first.clone(),
-            capacity: 42,
-        }))
-        .await
-        .unwrap()
-        .into_inner();
-    h.wait_applied("catalog", "course-catalog", &first, reply.sequence as i64)
+    let sequence = h.change_capacity(instructor, &first, 42).await;
+    h.wait_applied("catalog", "course-catalog", &first, sequence)
         .await;
 
     let dlq = read_all(

@@ -205,6 +205,21 @@ impl Harness {
         (course_id, reply.sequence as i64)
     }
 
+    /// Sets a course's capacity; returns the command's sequence.
+    pub async fn change_capacity(&self, caller: Caller, course_id: &str, capacity: u32) -> i64 {
+        self.server
+            .courses()
+            .change_capacity(caller.req(ChangeCapacityRequest {
+                command_id: new_id(),
+                course_id: course_id.to_string(),
+                capacity,
+            }))
+            .await
+            .expect("change capacity")
+            .into_inner()
+            .sequence as i64
+    }
+
     pub fn producer(&self) -> FutureProducer {
         ClientConfig::new()
             .set("bootstrap.servers", &self.config.kafka_brokers)
