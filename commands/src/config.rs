@@ -1,16 +1,14 @@
 //! Settings of the command service: environment variables prefixed `LMS_`,
 //! with defaults for the local setup (12-factor).
 
-use figment::providers::{Env, Serialized};
-use figment::Figment;
-use serde::{Deserialize, Serialize};
+use lms_runtime::{LogFormat, SecretString, Settings};
+use serde::Deserialize;
 
-pub const ENV_PREFIX: &str = "LMS_";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 pub struct Config {
     /// Postgres holding the event store.
-    pub database_url: String,
+    pub database_url: SecretString,
     pub db_max_connections: u32,
     /// gRPC listen address.
     pub grpc_addr: String,
@@ -28,7 +26,7 @@ pub struct Config {
     /// real gateway is integrated yet).
     pub payment_gateway: String,
     /// `text` or `json` logs.
-    pub log_format: String,
+    pub log_format: LogFormat,
     /// tracing filter, e.g. `info,lms_commands=debug`.
     pub log: String,
 }
@@ -44,39 +42,10 @@ impl Default for Config {
             course_snapshot_every: 100,
             environment: "development".into(),
             payment_gateway: "sandbox".into(),
-            log_format: "text".into(),
+            log_format: LogFormat::Text,
             log: "info".into(),
         }
     }
 }
 
-impl Config {
-    pub fn load() -> Result<Self, Box<figment::Error>> {
-        Figment::from(Serialized::defaults(Config::default()))
-            .merge(Env::prefixed(ENV_PREFIX))
-            .extract()
-            .map_err(Box::new)
-    }
-
-    /// The environment variables this binary reads (for `--print-settings`
-    /// and the deployment check).
-    pub fn settings() -> Vec<String> {
-        setting_names(&Config::default())
-    }
-}
-
-/// `LMS_<FIELD>` for every field of a settings struct.
-pub fn setting_names<T: Serialize>(defaults: &T) -> Vec<String> {
-    let fields = serde_json::to_value(defaults).unwrap_or_default();
-    let mut names: Vec<String> = fields
-        .as_object()
-        .map(|fields| {
-            fields
-                .keys()
-                .map(|k| format!("{ENV_PREFIX}{}", k.to_uppercase()))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
+impl Settings for Config {}

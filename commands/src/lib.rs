@@ -10,6 +10,4 @@ pub mod grpc;
 pub mod payment_sandbox;
 pub mod relay;
 pub mod server;
-pub mod shutdown;
 pub mod store;
-pub mod telemetry;

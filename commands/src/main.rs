@@ -2,21 +2,20 @@
 
 use anyhow::Context;
 use lms_commands::config::Config;
-use lms_commands::{server, shutdown, store, telemetry};
+use lms_commands::{server, store};
+use lms_runtime::{database, settings, shutdown, telemetry, Settings};
 use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    if std::env::args().any(|a| a == "--print-settings") {
-        for name in Config::settings() {
-            println!("{name}");
-        }
+    if settings::print_requested() {
+        Config::print_names();
         return Ok(());
     }
-    let config = Config::load().context("reading LMS_* settings")?;
-    telemetry::init_tracing(&config.log, &config.log_format);
+    let config = Config::load()?;
+    telemetry::init_tracing(&config.log, config.log_format);
 
-    let pool = store::connect_with_retry(&config.database_url, config.db_max_connections).await?;
+    let pool = database::connect(&config.database_url, config.db_max_connections).await?;
     store::migrate(&pool)
         .await
         .context("migrating the event store")?;
@@ -28,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding metrics on {}", config.metrics_addr))?;
     tracing::info!(grpc = %config.grpc_addr, metrics = %config.metrics_addr, "lms-commands listening");
-    server::serve(&config, pool, grpc, Some(metrics), shutdown::signal()).await?;
+    server::serve(&config, pool, grpc, Some(metrics), shutdown::on_signals()).await?;
     tracing::info!("lms-commands stopped");
     Ok(())
 }

@@ -2,10 +2,10 @@
 //! against a real Postgres database per test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use lms_proto::command::v1::*;
-use support::*;
+use lms_testkit::commands::{Caller, CommandServer};
+use lms_testkit::status::{assert_refused, violated_fields};
+use lms_testkit::{new_id, TestDb};
 use tonic::Code;
 
 struct PublishedCourse {
@@ -15,7 +15,7 @@ struct PublishedCourse {
 }
 
 async fn published_course(
-    server: &TestServer,
+    server: &CommandServer,
     capacity: u32,
     access: Option<CourseAccess>,
 ) -> PublishedCourse {
@@ -80,8 +80,8 @@ fn enroll(course_id: &str, student: &Caller) -> EnrollRequest {
 
 #[tokio::test]
 async fn course_lifecycle_writes_one_event_per_command_with_envelope_metadata() {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::event_store().await;
+    let server = CommandServer::start(&db).await;
     let instructor = Caller::instructor();
     let mut courses = server.courses();
 
@@ -236,8 +236,8 @@ async fn course_lifecycle_writes_one_event_per_command_with_envelope_metadata() 
 
 #[tokio::test]
 async fn enrollment_and_subscription_happy_paths() {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::event_store().await;
+    let server = CommandServer::start(&db).await;
     let free = published_course(&server, 5, None).await;
     let paid = published_course(
         &server,
@@ -381,8 +381,8 @@ async fn enrollment_and_subscription_happy_paths() {
 
 #[tokio::test]
 async fn invalid_input_is_invalid_argument_with_every_bad_field_and_writes_nothing() {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::event_store().await;
+    let server = CommandServer::start(&db).await;
     let instructor = Caller::instructor();
     let mut courses = server.courses();
 
@@ -469,8 +469,8 @@ async fn invalid_input_is_invalid_argument_with_every_bad_field_and_writes_nothi
 
 #[tokio::test]
 async fn refusals_map_to_not_found_permission_denied_failed_precondition_and_unauthenticated() {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::event_store().await;
+    let server = CommandServer::start(&db).await;
     let instructor = Caller::instructor();
     let mut courses = server.courses();
 
@@ -596,8 +596,8 @@ impl PreconditionCompat for tonic::Status {
 
 #[tokio::test]
 async fn a_retried_command_id_returns_the_first_reply_and_writes_nothing_new() {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::event_store().await;
+    let server = CommandServer::start(&db).await;
     let course = published_course(&server, 3, None).await;
     let student = Caller::student();
     let mut enrollments = server.enrollments();
@@ -677,11 +677,11 @@ async fn a_retried_command_id_returns_the_first_reply_and_writes_nothing_new() {
 
 #[tokio::test]
 async fn fifty_concurrent_enrollments_into_ten_seats_admit_exactly_ten() {
-    let db = TestDb::create().await;
+    let db = TestDb::event_store().await;
     // Two server instances on one database: capacity must hold across
     // processes, through optimistic concurrency on the course stream.
-    let a = TestServer::start(&db).await;
-    let b = TestServer::start(&db).await;
+    let a = CommandServer::start(&db).await;
+    let b = CommandServer::start(&db).await;
     let course = published_course(&a, 10, None).await;
 
     let calls = (0..50).map(|i| {
@@ -758,12 +758,12 @@ async fn fifty_concurrent_enrollments_into_ten_seats_admit_exactly_ten() {
 
 #[tokio::test]
 async fn conflicts_beyond_the_retry_budget_are_aborted_and_write_nothing() {
-    let db = TestDb::create().await;
+    let db = TestDb::event_store().await;
     let config = lms_commands::config::Config {
         conflict_retries: 0,
         ..Default::default()
     };
-    let server = TestServer::start_with(&db, config).await;
+    let server = CommandServer::start_with(&db, config).await;
     let course = published_course(&server, 5, None).await;
     let before = db.count_events("ModuleAdded").await;
 
@@ -806,8 +806,8 @@ async fn conflicts_beyond_the_retry_budget_are_aborted_and_write_nothing() {
 
 #[tokio::test]
 async fn health_reflection_and_metrics_are_served() {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::event_store().await;
+    let server = CommandServer::start(&db).await;
 
     let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel());
     for service in [
@@ -905,8 +905,8 @@ async fn event_count(db: &TestDb) -> i64 {
 #[tokio::test]
 async fn control_characters_and_oversized_text_are_invalid_argument_naming_the_field_and_write_nothing(
 ) {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::event_store().await;
+    let server = CommandServer::start(&db).await;
     let course = published_course(&server, 5, None).await;
     let student = Caller::student();
     let enrollment = server

@@ -3,8 +3,6 @@
 //! refuses (AlreadyExists), nothing written.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use chrono::Utc;
 use lms_commands::app::{AggregateStore, CourseService, Runner};
 use lms_commands::context::CommandContext;
@@ -12,8 +10,8 @@ use lms_commands::error::CommandError;
 use lms_commands::store::CommandLog;
 use lms_domain::course::{Access, Course, CourseCommand};
 use lms_domain::{CourseId, ErrorKind};
+use lms_testkit::TestDb;
 use std::sync::Arc;
-use support::TestDb;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use uuid::Uuid;
 
@@ -50,7 +48,7 @@ fn create(context: &CommandContext, course_id: CourseId) -> CourseCommand {
 
 #[tokio::test]
 async fn a_create_with_a_taken_generated_id_is_refused_after_loading() {
-    let db = TestDb::create().await;
+    let db = TestDb::event_store().await;
     // Snapshots on, as the service runs the course store.
     let store = Arc::new(AggregateStore::<Course>::new(db.pool.clone(), (), 2));
     let service = CourseService::new(store, Runner::new(CommandLog::new(db.pool.clone()), 3));

@@ -4,11 +4,12 @@
 //! with our schema. Real Kafka, registry, Postgres, relay and gRPC server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use apache_avro::types::Value as Avro;
-use lms_commands::relay::{self, RelayConfig};
+use lms_commands::relay::RelayConfig;
 use lms_proto::command::v1::*;
+use lms_testkit::commands::{wait_for_empty_outbox, Caller, CommandServer, Relay};
+use lms_testkit::registry::Registry;
+use lms_testkit::{new_id, shared_brokers, topic_prefix, TestDb};
 use schema_registry_converter::async_impl::avro::AvroDecoder;
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use serde_json::{json, Map, Value as Json};
@@ -16,25 +17,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-use support::kafka::*;
-use support::*;
-
-const SETUP_HINT: &str =
-    "run `scripts/infra.sh python-venv -r scripts/python-requirements.txt` (or set LMS_PYTHON)";
-
-fn python() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = std::env::var_os("LMS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".lms/venv/bin/python"));
-    assert!(
-        python.exists(),
-        "no Python at {}: {SETUP_HINT}",
-        python.display()
-    );
-    python
-}
+use std::time::Duration;
 
 fn peer_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/kafka_peer.py")
@@ -70,25 +53,9 @@ fn plain(value: &Avro) -> Json {
     }
 }
 
-async fn wait_for_empty_outbox(db: &TestDb) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let left: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                .fetch_one(&db.pool)
-                .await
-                .unwrap();
-        if left == 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{left} events unpublished");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Commands that produce every kind of event payload: access unions, enums,
 /// timestamps, money, optional fields.
-async fn varied_history(server: &TestServer) {
+async fn varied_history(server: &CommandServer) {
     let instructor = Caller::instructor();
     let student = Caller::student();
     let mut courses = server.courses();
@@ -256,32 +223,23 @@ fn to_avro(row: &Row) -> lms_schemas::AvroEvent {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn python_confluent_kafka_reads_every_field_of_our_topics() {
-    let python = python();
-    let db = TestDb::create().await;
-    let registry = Registry::start(&db).await;
-    let server = TestServer::start(&db).await;
+    let python = lms_testkit::paths::python();
+    let db = TestDb::event_store().await;
+    let registry = Registry::start(&db.pool).await;
+    let server = CommandServer::start(&db).await;
     let config = RelayConfig {
-        database_url: db.url.clone(),
+        database_url: db.secret_url(),
         kafka_brokers: shared_brokers(),
         schema_registry_url: registry.url.clone(),
-        topic_prefix: unique_prefix(),
+        topic_prefix: topic_prefix(),
         topic_partitions: 2,
         poll_interval_ms: 100,
         ..Default::default()
     };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let relay = {
-        let (config, pool) = (config.clone(), db.pool.clone());
-        tokio::spawn(async move {
-            relay::run(&config, pool, async {
-                let _ = stopped.await;
-            })
-            .await
-        })
-    };
+    let relay = Relay::start(&config, &db.pool);
 
     varied_history(&server).await;
-    wait_for_empty_outbox(&db).await;
+    wait_for_empty_outbox(&db.pool, Duration::from_secs(60)).await;
     let rows = stored_events(&db).await;
     let event_types: std::collections::BTreeSet<&str> =
         rows.iter().map(|r| r.event_type.as_str()).collect();
@@ -339,18 +297,17 @@ async fn python_confluent_kafka_reads_every_field_of_our_topics() {
         );
     }
 
-    let _ = stop.send(());
-    relay.await.unwrap().unwrap();
+    relay.stop().await.unwrap();
     server.stop().await;
     db.drop_database().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rust_decodes_an_event_python_serialized_with_our_schema() {
-    let python = python();
-    let db = TestDb::create().await;
-    let registry = Registry::start(&db).await;
-    let server = TestServer::start(&db).await;
+    let python = lms_testkit::paths::python();
+    let db = TestDb::event_store().await;
+    let registry = Registry::start(&db.pool).await;
+    let server = CommandServer::start(&db).await;
     varied_history(&server).await;
     let rows = stored_events(&db).await;
     let decoder = AvroDecoder::new(SrSettings::new(registry.url.clone()));
@@ -361,7 +318,7 @@ async fn rust_decodes_an_event_python_serialized_with_our_schema() {
             .find(|r| r.event_type == event_type)
             .expect("event in history");
         let ours = to_avro(row);
-        let topic = format!("{}{}", unique_prefix(), ours.topic);
+        let topic = format!("{}{}", topic_prefix(), ours.topic);
         let request = json!({"schema": ours.schema_json, "value": plain(&ours.value)});
         let mut child = Command::new(&python)
             .arg(peer_script())

@@ -2,26 +2,23 @@
 //! (Apache Kafka) → decoded through the schema registry. Real servers throughout.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use futures::StreamExt;
-use lms_commands::relay::{self, RelayConfig};
+use lms_commands::relay::RelayConfig;
 use lms_proto::command::v1::*;
+use lms_testkit::commands::{self, backlog, wait_for_empty_outbox, Caller, CommandServer, Relay};
+use lms_testkit::kafka::{consume_all, Consumed, PrivateBroker};
+use lms_testkit::process::Children;
+use lms_testkit::registry::Registry;
+use lms_testkit::{new_id, shared_brokers, TestDb};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
-use support::kafka::*;
-use support::*;
 
+/// Relay settings of these tests: a delivery timeout short enough that the
+/// broker-down test sees failed attempts.
 fn relay_config(db: &TestDb, brokers: &str, registry: &Registry) -> RelayConfig {
     RelayConfig {
-        database_url: db.url.clone(),
-        kafka_brokers: brokers.to_string(),
-        schema_registry_url: registry.url.clone(),
-        topic_prefix: unique_prefix(),
-        topic_partitions: 3,
         delivery_timeout_ms: 3_000,
-        poll_interval_ms: 100,
-        ..Default::default()
+        ..commands::relay_config(db, brokers, &registry.url)
     }
 }
 
@@ -32,44 +29,8 @@ fn topics(config: &RelayConfig) -> Vec<String> {
         .collect()
 }
 
-async fn backlog(db: &TestDb) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap()
-}
-
-async fn wait_for_empty_outbox(db: &TestDb, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = backlog(db).await;
-        if left == 0 {
-            return;
-        }
-        if Instant::now() >= deadline {
-            let errors: Vec<(i64, i32, Option<String>)> =
-                sqlx::query_as("SELECT position, attempts, last_error FROM outbox WHERE published_at IS NULL LIMIT 3")
-                    .fetch_all(&db.pool)
-                    .await
-                    .unwrap();
-            panic!("{left} events still unpublished, e.g. {errors:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// A child process killed when the test ends, also when it fails.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Creates a course, then adds modules to it: `1 + modules` commands, one event each.
-async fn course_with_modules(server: &TestServer, instructor: Caller, modules: usize) -> String {
+async fn course_with_modules(server: &CommandServer, instructor: Caller, modules: usize) -> String {
     let mut courses = server.courses();
     let course_id = courses
         .create_course(instructor.req(CreateCourseRequest {
@@ -142,29 +103,24 @@ async fn assert_topics_match_store(db: &TestDb, consumed: &[Consumed]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_written_while_the_broker_is_down_arrive_in_order_when_it_is_back() {
-    lms_commands::telemetry::init_tracing("warn,lms_commands=debug,rdkafka=info", "text");
-    let db = TestDb::create().await;
-    let registry = Registry::start(&db).await;
+    lms_runtime::telemetry::init_tracing(
+        "warn,lms_commands=debug,rdkafka=info",
+        lms_runtime::LogFormat::Text,
+    );
+    let db = TestDb::event_store().await;
+    let registry = Registry::start(&db.pool).await;
     let mut broker = PrivateBroker::start().await;
-    let server = TestServer::start(&db).await;
+    let server = CommandServer::start(&db).await;
     let config = relay_config(&db, &broker.brokers(), &registry);
     assert!(
         config.producer_idempotence,
         "the relay runs idempotent across the restart"
     );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let relay_pool = db.pool.clone();
-    let relay_config = config.clone();
-    let relay = tokio::spawn(async move {
-        relay::run(&relay_config, relay_pool, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let relay = Relay::start(&config, &db.pool);
 
     let instructor = Caller::instructor();
     let first = course_with_modules(&server, instructor, 2).await;
-    wait_for_empty_outbox(&db, Duration::from_secs(30)).await;
+    wait_for_empty_outbox(&db.pool, Duration::from_secs(30)).await;
 
     broker.stop();
     // Commands keep working with the broker down: they only touch Postgres.
@@ -172,12 +128,12 @@ async fn events_written_while_the_broker_is_down_arrive_in_order_when_it_is_back
     let _ = course_with_modules(&server, instructor, 5).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
-        backlog(&db).await > 0,
+        backlog(&db.pool).await > 0,
         "nothing can be published while the broker is down"
     );
 
     broker.resume().await;
-    wait_for_empty_outbox(&db, Duration::from_secs(60)).await;
+    wait_for_empty_outbox(&db.pool, Duration::from_secs(60)).await;
     let total = db.total_events().await as usize;
     let consumed = consume_all(
         &broker.brokers(),
@@ -201,34 +157,33 @@ async fn events_written_while_the_broker_is_down_arrive_in_order_when_it_is_back
     assert!(!created.correlation_id.is_empty());
     assert!(consumed.iter().any(|c| c.key == first));
 
-    let _ = stop.send(());
-    relay.await.unwrap().expect("relay ends cleanly");
+    relay.stop().await.expect("relay ends cleanly");
     server.stop().await;
     db.drop_database().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_relay_killed_mid_stream_loses_nothing_and_keeps_order() {
-    let db = TestDb::create().await;
-    let registry = Registry::start(&db).await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::event_store().await;
+    let registry = Registry::start(&db.pool).await;
+    let server = CommandServer::start(&db).await;
     let config = relay_config(&db, &shared_brokers(), &registry);
     let spawn_relay = || {
-        KillOnDrop(
-            std::process::Command::new(env!("CARGO_BIN_EXE_lms-relay"))
-                .env("LMS_DATABASE_URL", &config.database_url)
-                .env("LMS_KAFKA_BROKERS", &config.kafka_brokers)
-                .env("LMS_SCHEMA_REGISTRY_URL", &config.schema_registry_url)
-                .env("LMS_TOPIC_PREFIX", &config.topic_prefix)
-                .env("LMS_TOPIC_PARTITIONS", "3")
-                .env("LMS_POLL_INTERVAL_MS", "100")
-                .env("LMS_METRICS_ADDR", "127.0.0.1:0")
-                .env("LMS_BATCH_SIZE", "100")
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("start lms-relay"),
-        )
+        Children(vec![lms_testkit::process::service(env!(
+            "CARGO_BIN_EXE_lms-relay"
+        ))
+        .env("LMS_DATABASE_URL", &db.url)
+        .env("LMS_KAFKA_BROKERS", &config.kafka_brokers)
+        .env("LMS_SCHEMA_REGISTRY_URL", &config.schema_registry_url)
+        .env("LMS_TOPIC_PREFIX", &config.topic_prefix)
+        .env("LMS_TOPIC_PARTITIONS", "3")
+        .env("LMS_POLL_INTERVAL_MS", "100")
+        .env("LMS_METRICS_ADDR", "127.0.0.1:0")
+        .env("LMS_BATCH_SIZE", "100")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start lms-relay")])
     };
     let mut relay = spawn_relay();
 
@@ -260,8 +215,8 @@ async fn a_relay_killed_mid_stream_loses_nothing_and_keeps_order() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let written_at_kill = db.total_events().await;
-        relay.0.kill().expect("SIGKILL relay");
-        relay.0.wait().expect("reap relay");
+        relay.0[0].kill().expect("SIGKILL relay");
+        relay.0[0].wait().expect("reap relay");
         assert!(written_at_kill < 2_000, "the kill must land mid-stream");
         tokio::time::sleep(Duration::from_millis(300)).await;
         spawn_relay()
@@ -271,7 +226,7 @@ async fn a_relay_killed_mid_stream_loses_nothing_and_keeps_order() {
     assert_eq!(courses.len(), 40);
     assert_eq!(db.total_events().await, 2_000);
 
-    wait_for_empty_outbox(&db, Duration::from_secs(120)).await;
+    wait_for_empty_outbox(&db.pool, Duration::from_secs(120)).await;
     let consumed = consume_all(
         &shared_brokers(),
         &registry.url,
@@ -294,8 +249,8 @@ async fn a_relay_killed_mid_stream_loses_nothing_and_keeps_order() {
     );
     assert_topics_match_store(&db, &consumed).await;
 
-    relay.0.kill().expect("stop relay");
-    let _ = relay.0.wait();
+    relay.0[0].kill().expect("stop relay");
+    let _ = relay.0[0].wait();
     server.stop().await;
     db.drop_database().await;
 }

@@ -7,13 +7,13 @@ use crate::bookkeeping;
 use crate::broker_view::Partition;
 use crate::projection::{apply_each, ApplyError, KafkaPosition, Projection};
 use crate::redis_effects::{seq_key, BatchEffects, RedisEffects};
+use lms_runtime::Shutdown;
 use lms_schemas::DecodedEvent;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -129,7 +129,7 @@ impl<P: Projection> Applier<P> {
         event: &DecodedEvent,
         checkpoint: Option<&KafkaPosition>,
         max_retries: u32,
-        stop: &watch::Receiver<bool>,
+        stop: &Shutdown,
     ) -> Result<Outcome, ApplyError> {
         let mut failures: u32 = 0;
         loop {
@@ -140,7 +140,7 @@ impl<P: Projection> Applier<P> {
                     if !unavailable {
                         failures += 1;
                     }
-                    if (!unavailable && failures > max_retries) || *stop.borrow() {
+                    if (!unavailable && failures > max_retries) || stop.is_cancelled() {
                         return Err(error);
                     }
                     let delay = backoff(failures.max(1));

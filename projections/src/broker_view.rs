@@ -6,6 +6,7 @@
 //! these calls delays the lag metrics, never a record.
 
 use crate::config::Config;
+use lms_runtime::Shutdown;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -55,7 +56,7 @@ pub fn spawn(
     config: &Config,
     projection: &'static str,
     topics: Vec<String>,
-    mut stop: watch::Receiver<bool>,
+    stop: Shutdown,
 ) -> Result<watch::Receiver<Arc<BrokerView>>, KafkaError> {
     let brokers = if config.kafka_lag_brokers.is_empty() {
         &config.kafka_brokers
@@ -79,7 +80,7 @@ pub fn spawn(
         let mut in_flight: Option<tokio::task::JoinHandle<Result<BrokerView, KafkaError>>> = None;
         loop {
             tokio::select! {
-                _ = stop.wait_for(|s| *s) => break,
+                _ = stop.cancelled() => break,
                 _ = tick.tick() => {}
             }
             let mut read = match in_flight.take() {

@@ -1,18 +1,16 @@
 //! Settings of the projection workers: `LMS_*` environment variables with
 //! defaults for the local setup (12-factor).
 
-use figment::providers::{Env, Serialized};
-use figment::Figment;
-use serde::{Deserialize, Serialize};
+use lms_runtime::{LogFormat, SecretString, Settings};
+use serde::Deserialize;
 
-pub const ENV_PREFIX: &str = "LMS_";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 pub struct Config {
     /// Postgres holding the read models (schemas catalog, roster, dashboard, billing).
-    pub database_url: String,
+    pub database_url: SecretString,
     pub db_max_connections: u32,
-    pub redis_url: String,
+    pub redis_url: SecretString,
     /// Every Redis key starts with `<redis_prefix>:`.
     pub redis_prefix: String,
     /// Kafka bootstrap servers.
@@ -59,7 +57,7 @@ pub struct Config {
     /// Prometheus `/metrics` listen address.
     pub metrics_addr: String,
     /// `text` or `json` logs.
-    pub log_format: String,
+    pub log_format: LogFormat,
     /// tracing filter, e.g. `info,lms_projections=debug`.
     pub log: String,
 }
@@ -87,36 +85,15 @@ impl Default for Config {
             kafka_lag_brokers: String::new(),
             lag_interval_ms: 2_000,
             metrics_addr: "127.0.0.1:9104".into(),
-            log_format: "text".into(),
+            log_format: LogFormat::Text,
             log: "info".into(),
         }
     }
 }
 
+impl Settings for Config {}
+
 impl Config {
-    pub fn load() -> Result<Self, Box<figment::Error>> {
-        Figment::from(Serialized::defaults(Config::default()))
-            .merge(Env::prefixed(ENV_PREFIX))
-            .extract()
-            .map_err(Box::new)
-    }
-
-    /// The environment variables this binary reads (`--print-settings`).
-    pub fn settings() -> Vec<String> {
-        let fields = serde_json::to_value(Config::default()).unwrap_or_default();
-        let mut names: Vec<String> = fields
-            .as_object()
-            .map(|fields| {
-                fields
-                    .keys()
-                    .map(|k| format!("{ENV_PREFIX}{}", k.to_uppercase()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
-    }
-
     pub fn topic(&self, base: &str) -> String {
         format!("{}{}", self.topic_prefix, base)
     }

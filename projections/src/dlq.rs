@@ -2,6 +2,7 @@
 //! headers plus `dlq.error`, `dlq.projection`, `dlq.topic`, `dlq.partition`,
 //! `dlq.offset`; and start-up creation of that topic.
 
+use lms_runtime::Shutdown;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -16,6 +17,12 @@ pub const TOPIC: &str = "dlq.topic";
 pub const PARTITION: &str = "dlq.partition";
 pub const OFFSET: &str = "dlq.offset";
 const DLQ_HEADERS: &[&str] = &[ERROR, PROJECTION, TOPIC, PARTITION, OFFSET];
+
+/// Shutdown was asked before the broker acknowledged a dead letter: the
+/// caller must not move its checkpoint past the record.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("stopped before the dead letter was acknowledged")]
+pub struct Stopped;
 
 #[derive(Clone)]
 pub struct DeadLetters {
@@ -41,10 +48,16 @@ impl DeadLetters {
     }
 
     /// Sends `message` to the DLQ; retries until the broker acknowledged it
-    /// (a dead letter must not be lost before the checkpoint moves past it).
-    /// A record that already came from the DLQ keeps its original `dlq.*`
-    /// source headers; only the error is replaced.
-    pub async fn send<M: Message>(&self, message: &M, projection: &str, error: &str) {
+    /// (a dead letter must not be lost before the checkpoint moves past it),
+    /// or until `stop` is cancelled. A record that already came from the DLQ
+    /// keeps its original `dlq.*` source headers; only the error is replaced.
+    pub async fn send<M: Message>(
+        &self,
+        message: &M,
+        projection: &str,
+        error: &str,
+        stop: &Shutdown,
+    ) -> Result<(), Stopped> {
         let mut headers = OwnedHeaders::new();
         let mut source: Option<(String, String, String)> = None;
         if let Some(original) = message.headers() {
@@ -94,17 +107,25 @@ impl DeadLetters {
             if let Some(value) = message.payload() {
                 record = record.payload(value);
             }
-            match self.producer.send(record, Duration::from_secs(10)).await {
+            let sent = tokio::select! {
+                _ = stop.cancelled() => return Err(Stopped),
+                sent = self.producer.send(record, Duration::from_secs(10)) => sent,
+            };
+            match sent {
                 Ok(_) => break,
                 Err((e, _)) => {
                     attempt = attempt.saturating_add(1);
                     tracing::warn!(error = %e, attempt, "dead letter not acknowledged; retrying");
-                    tokio::time::sleep(crate::apply::backoff(attempt)).await;
+                    tokio::select! {
+                        _ = stop.cancelled() => return Err(Stopped),
+                        _ = tokio::time::sleep(crate::apply::backoff(attempt)) => {}
+                    }
                 }
             }
         }
         metrics::counter!("lms_projection_dlq_total", "projection" => projection.to_string())
             .increment(1);
+        Ok(())
     }
 }
 

@@ -22,7 +22,6 @@ pub mod redrive;
 pub mod roster;
 pub mod runner;
 pub mod student_dashboard;
-pub mod telemetry;
 pub mod workers;
 
 pub use apply::{Applier, Outcome};

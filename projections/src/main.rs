@@ -3,10 +3,8 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use lms_projections::{telemetry, workers, Config, Services};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use std::str::FromStr;
-use std::time::Duration;
+use lms_projections::{workers, Config, Services};
+use lms_runtime::{database, shutdown, telemetry, Settings};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -39,31 +37,22 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if cli.print_settings {
-        for name in Config::settings() {
-            println!("{name}");
-        }
+        Config::print_names();
         return Ok(());
     }
     let Some(command) = cli.command else {
         bail!("a command is needed: run | redrive-dlq <projection> (see --help)");
     };
-    let config = Config::load().context("reading LMS_* settings")?;
-    telemetry::init_tracing(&config.log, &config.log_format);
+    let config = Config::load()?;
+    telemetry::init_tracing(&config.log, config.log_format);
     // Asynchronous commit: a worker's transaction no longer waits for its
     // WAL flush (one flush per record capped a worker at ~260 records/s).
     // A Postgres crash may lose the last few hundred ms of read-model
     // transactions, rows and checkpoints together; the worker then finds
     // the table behind Kafka and reads those records again (Redis skips
     // what it already has), so nothing is lost or counted twice.
-    let options = PgConnectOptions::from_str(&config.database_url)
-        .context("LMS_DATABASE_URL")?
-        .options([("synchronous_commit", "off")]);
-    let pool = PgPoolOptions::new()
-        .max_connections(config.db_max_connections)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
-        .await
-        .context("connecting to Postgres")?;
+    let options = database::options(&config.database_url)?.options([("synchronous_commit", "off")]);
+    let pool = database::connect_with(options, config.db_max_connections).await?;
     lms_readmodels::migrate(&pool)
         .await
         .context("migrating the read-model schemas")?;
@@ -95,12 +84,12 @@ async fn run(config: &Config, services: &Services, selected: Vec<String>) -> any
     let metrics = TcpListener::bind(&config.metrics_addr)
         .await
         .with_context(|| format!("binding metrics on {}", config.metrics_addr))?;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let metrics_server = tokio::spawn(telemetry::serve_metrics(metrics, stopped.clone()));
+    let stop = shutdown::on_signals();
+    let metrics_server = tokio::spawn(telemetry::serve_metrics(metrics, stop.clone()));
     let mut set = JoinSet::new();
     for name in &names {
-        if !workers::spawn(name, services, &stopped, &mut set) {
-            let _ = stop.send(true);
+        if !workers::spawn(name, services, &stop, &mut set) {
+            stop.cancel();
             bail!(
                 "unknown projection {name} (known: {})",
                 workers::NAMES.join(", ")
@@ -110,12 +99,12 @@ async fn run(config: &Config, services: &Services, selected: Vec<String>) -> any
     tracing::info!(projections = ?names, "lms-projections running");
     let mut failure = None;
     tokio::select! {
-        _ = shutdown_signal() => {},
+        _ = stop.cancelled() => {},
         Some(ended) = set.join_next() => {
             failure = Some(format!("a worker ended: {ended:?}"));
         }
     }
-    let _ = stop.send(true);
+    stop.cancel();
     while let Some(ended) = set.join_next().await {
         if let Ok(Err(e)) | Err(e) =
             ended.map_err(|e| lms_projections::WorkerError::Setup(e.to_string()))
@@ -127,23 +116,5 @@ async fn run(config: &Config, services: &Services, selected: Vec<String>) -> any
     match failure {
         Some(f) => bail!(f),
         None => Ok(()),
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
     }
 }

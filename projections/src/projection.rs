@@ -38,13 +38,8 @@ impl ApplyError {
     /// The store is down (not this event's fault): never dead-letter for it.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            ApplyError::Database(e) => matches!(
-                e,
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-            ),
-            ApplyError::Redis(e) => {
-                e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal()
-            }
+            ApplyError::Database(e) => lms_runtime::database::is_unavailable(e),
+            ApplyError::Redis(e) => lms_runtime::redis::is_unavailable(e),
             ApplyError::Rejected(_) => false,
         }
     }

@@ -8,6 +8,7 @@ use crate::dlq;
 use crate::projection::Projection;
 use crate::runner::{decode, header, Services};
 use crate::WorkerError;
+use lms_runtime::Shutdown;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
@@ -15,7 +16,6 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RedriveReport {
@@ -77,7 +77,7 @@ pub async fn redrive<P: Projection>(
     }
     consumer.assign(&wanted)?;
     let applier = services.applier(projection);
-    let (_keep, stop) = watch::channel(false);
+    let stop = Shutdown::new();
     while !remaining.is_empty() {
         let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
             .await
@@ -110,7 +110,14 @@ pub async fn redrive<P: Projection>(
             if let Some(error) = failure {
                 report.failed += 1;
                 tracing::warn!(%error, offset, "still failing; back to the DLQ");
-                services.dead_letters.send(&message, name, &error).await;
+                if services
+                    .dead_letters
+                    .send(&message, name, &error, &stop)
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
             }
         }
         let mut done = TopicPartitionList::new();

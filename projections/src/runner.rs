@@ -9,6 +9,7 @@ use crate::decode::{DecodeError, RecordDecoder};
 use crate::dlq::{self, DeadLetters};
 use crate::projection::{KafkaPosition, Projection};
 use crate::{bookkeeping, WorkerError};
+use lms_runtime::Shutdown;
 use lms_schemas::DecodedEvent;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
@@ -35,8 +36,7 @@ pub struct Services {
 
 impl Services {
     pub async fn connect(config: &Config, pool: PgPool) -> Result<Self, WorkerError> {
-        let client = redis::Client::open(config.redis_url.as_str())?;
-        let redis = ConnectionManager::new(client).await?;
+        let redis = lms_runtime::redis::connect(&config.redis_url).await?;
         // No length inside a record can be longer than the fetch that brought it.
         let cap = crate::decode::cap_allocations(config.kafka_fetch_max_bytes as usize);
         if cap != config.kafka_fetch_max_bytes as usize {
@@ -182,7 +182,7 @@ pub(crate) fn header<M: Message>(message: &M, name: &str) -> String {
 async fn prepare_topics(
     config: &Config,
     topics: &[String],
-    stop: &mut watch::Receiver<bool>,
+    stop: &Shutdown,
 ) -> Result<bool, WorkerError> {
     let mut attempt: u32 = 0;
     loop {
@@ -209,7 +209,7 @@ async fn prepare_topics(
                 attempt = attempt.saturating_add(1);
                 tracing::warn!(%error, attempt, "topics not ready yet");
                 tokio::select! {
-                    _ = stopped(stop) => return Ok(false),
+                    _ = stop.cancelled() => return Ok(false),
                     _ = tokio::time::sleep(Duration::from_secs(2)) => {},
                 }
             }
@@ -217,21 +217,16 @@ async fn prepare_topics(
     }
 }
 
-/// Resolves once `stop` turns true (the guard is not held across awaits).
-pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
-}
-
 /// Decodes, retrying while the registry is unreachable (until `stop`).
 pub(crate) async fn decode(
     decoder: &RecordDecoder,
     payload: Option<&[u8]>,
-    stop: &watch::Receiver<bool>,
+    stop: &Shutdown,
 ) -> Result<DecodedEvent, DecodeError> {
     let mut attempt: u32 = 0;
     loop {
         match decoder.decode(payload).await {
-            Err(e) if e.retriable && !*stop.borrow() => {
+            Err(e) if e.retriable && !stop.is_cancelled() => {
                 attempt = attempt.saturating_add(1);
                 tracing::warn!(error = %e, attempt, "schema registry unavailable; retrying");
                 tokio::time::sleep(backoff(attempt)).await;
@@ -241,11 +236,11 @@ pub(crate) async fn decode(
     }
 }
 
-/// Runs one projection until `stop` turns true.
+/// Runs one projection until `stop` is cancelled.
 pub async fn run_projection<P: Projection>(
     projection: Arc<P>,
     services: Services,
-    mut stop: watch::Receiver<bool>,
+    stop: Shutdown,
 ) -> Result<(), WorkerError> {
     let config = &services.config;
     let name = projection.name();
@@ -254,7 +249,7 @@ pub async fn run_projection<P: Projection>(
         .iter()
         .map(|t| config.topic(t))
         .collect();
-    if !prepare_topics(config, &topics, &mut stop).await? {
+    if !prepare_topics(config, &topics, &stop).await? {
         return Ok(());
     }
     let consumer: Arc<StreamConsumer<Assignments>> = Arc::new(
@@ -312,7 +307,7 @@ pub async fn run_projection<P: Projection>(
         consumer: consumer.clone(),
         next: HashMap::new(),
     };
-    let result = worker.run(&mut stop).await;
+    let result = worker.run(&stop).await;
     // Leave the group cleanly so the partitions move without waiting for a timeout.
     consumer.unsubscribe();
     tracing::info!(projection = name, "projection worker stopped");
@@ -351,7 +346,7 @@ enum Handled {
 }
 
 impl<P: Projection> Worker<'_, P> {
-    async fn run(mut self, stop: &mut watch::Receiver<bool>) -> Result<(), WorkerError> {
+    async fn run(mut self, stop: &Shutdown) -> Result<(), WorkerError> {
         let mut lag_tick = tokio::time::interval(Duration::from_millis(
             self.services.config.lag_interval_ms.max(100),
         ));
@@ -361,7 +356,7 @@ impl<P: Projection> Worker<'_, P> {
         loop {
             let received = tokio::select! {
                 biased;
-                _ = stopped(stop) => break,
+                _ = stop.cancelled() => break,
                 _ = lag_tick.tick() => {
                     self.take_assignment().await;
                     self.verify_within_log().await;
@@ -445,7 +440,7 @@ impl<P: Projection> Worker<'_, P> {
     async fn process(
         &mut self,
         todo: Vec<OwnedMessage>,
-        stop: &watch::Receiver<bool>,
+        stop: &Shutdown,
     ) -> Result<Handled, WorkerError> {
         let mut batch = Batch::default();
         let mut poison: Vec<(usize, String)> = Vec::new();
@@ -479,10 +474,14 @@ impl<P: Projection> Worker<'_, P> {
             }
         }
         for (index, failure) in &poison {
-            self.services
+            let sent = self
+                .services
                 .dead_letters
-                .send(&todo[*index], self.name, failure)
+                .send(&todo[*index], self.name, failure, stop)
                 .await;
+            if sent.is_err() {
+                return Ok(Handled::Stopped);
+            }
         }
         let poison: Vec<usize> = poison.into_iter().map(|(index, _)| index).collect();
         metrics::histogram!("lms_projection_batch_records", "projection" => self.name)
@@ -491,7 +490,7 @@ impl<P: Projection> Worker<'_, P> {
         let outcome = loop {
             match self.applier.apply_batch_once(&batch).await {
                 Ok(outcome) => break Some(outcome),
-                Err(_) if *stop.borrow() => return Ok(Handled::Stopped),
+                Err(_) if stop.is_cancelled() => return Ok(Handled::Stopped),
                 Err(error) if error.is_unavailable() => {
                     attempt = attempt.saturating_add(1);
                     let delay = backoff(attempt);
@@ -528,7 +527,7 @@ impl<P: Projection> Worker<'_, P> {
         &mut self,
         todo: Vec<OwnedMessage>,
         poison: &[usize],
-        stop: &watch::Receiver<bool>,
+        stop: &Shutdown,
     ) -> Result<Handled, WorkerError> {
         let mut rewound: std::collections::HashSet<(String, i32)> = Default::default();
         for (index, message) in todo.iter().enumerate() {
@@ -576,10 +575,10 @@ impl<P: Projection> Worker<'_, P> {
 
     /// Moves the checkpoint past a dead-lettered record, retrying until it
     /// moved (true) or `stop` (false).
-    async fn skip_past(&self, position: &KafkaPosition, stop: &watch::Receiver<bool>) -> bool {
+    async fn skip_past(&self, position: &KafkaPosition, stop: &Shutdown) -> bool {
         let mut attempt: u32 = 0;
         while let Err(error) = self.applier.skip_record(position).await {
-            if *stop.borrow() {
+            if stop.is_cancelled() {
                 return false;
             }
             attempt = attempt.saturating_add(1);
@@ -758,7 +757,7 @@ impl<P: Projection> Worker<'_, P> {
     async fn handle(
         &self,
         message: &OwnedMessage,
-        stop: &watch::Receiver<bool>,
+        stop: &Shutdown,
     ) -> Result<Handled, WorkerError> {
         let position = KafkaPosition {
             topic: message.topic().to_string(),
@@ -783,17 +782,21 @@ impl<P: Projection> Worker<'_, P> {
                         return Ok(Handled::Done);
                     }
                     Ok(Outcome::Rewound(next)) => return Ok(Handled::Rewound(next)),
-                    Err(_) if *stop.borrow() => return Ok(Handled::Stopped),
+                    Err(_) if stop.is_cancelled() => return Ok(Handled::Stopped),
                     Err(error) => error.to_string(),
                 },
                 Err(error) if error.retriable => return Ok(Handled::Stopped),
                 Err(error) => error.to_string(),
             };
             tracing::error!(error = %failure, "poison record; sending it to the DLQ");
-            self.services
+            let sent = self
+                .services
                 .dead_letters
-                .send(message, self.name, &failure)
+                .send(message, self.name, &failure, stop)
                 .await;
+            if sent.is_err() {
+                return Ok(Handled::Stopped);
+            }
             if self.skip_past(&position, stop).await {
                 Ok(Handled::Done)
             } else {

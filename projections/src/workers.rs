@@ -9,11 +9,11 @@ use crate::roster::RosterProjection;
 use crate::runner::{run_projection, Services};
 use crate::student_dashboard::StudentDashboardProjection;
 use crate::WorkerError;
+use lms_runtime::Shutdown;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// Every projection, in the order `run` starts them.
@@ -50,7 +50,7 @@ macro_rules! with_projection {
 pub fn spawn(
     name: &str,
     services: &Services,
-    stop: &watch::Receiver<bool>,
+    stop: &Shutdown,
     set: &mut JoinSet<Result<(), WorkerError>>,
 ) -> bool {
     with_projection!(name, |p| {

@@ -2,10 +2,7 @@
 //! graceful SIGTERM, `redrive-dlq`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod harness;
-
-use harness::support::Caller;
-use harness::*;
+use lms_testkit::pipeline::prelude::*;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -39,7 +36,8 @@ async fn run_projects_exposes_metrics_and_stops_on_sigterm() {
     let h = Harness::start().await;
     let (course, seq) = h.course(Caller::instructor(), "Binary", true).await;
     let metrics_addr = free_addr();
-    let mut child = binary(&h, &metrics_addr)
+    let mut child = h
+        .binary(env!("CARGO_BIN_EXE_lms-projections"), &metrics_addr)
         .args(["run", "--projection", "course-catalog"])
         .stdout(Stdio::null())
         .spawn()
@@ -65,7 +63,8 @@ async fn run_projects_exposes_metrics_and_stops_on_sigterm() {
     let status = wait_exit(&mut child, Duration::from_secs(30));
     assert!(status.success(), "graceful exit, got {status:?}");
 
-    let output = binary(&h, "127.0.0.1:0")
+    let output = h
+        .binary(env!("CARGO_BIN_EXE_lms-projections"), "127.0.0.1:0")
         .args(["redrive-dlq", "course-catalog"])
         .output()
         .unwrap();

@@ -3,11 +3,8 @@
 //! Kafka's committed offsets (a rebuild reset it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod harness;
-
-use harness::support::Caller;
-use harness::*;
 use lms_projections::course_catalog::CourseCatalogProjection;
+use lms_testkit::pipeline::prelude::*;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};

@@ -3,11 +3,8 @@
 //! redelivered records change nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod harness;
-
-use harness::support::Caller;
-use harness::*;
 use lms_projections::course_catalog::CourseCatalogProjection;
+use lms_testkit::pipeline::prelude::*;
 use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use redis::AsyncCommands;
@@ -113,7 +110,7 @@ async fn commands_build_the_catalog_and_redelivered_records_change_nothing() {
         Duration::from_secs(30),
     );
     assert_eq!(records.len(), total);
-    let producer = h.producer();
+    let producer = lms_testkit::kafka::producer(&h.config.kafka_brokers);
     for record in &records {
         let mut copy: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&topic)
             .key(record.key().unwrap())

@@ -4,15 +4,12 @@
 //! 300 MB and one written with a schema id outside our subjects go there too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod harness;
-
-use harness::support::Caller;
-use harness::*;
 use lms_domain::course::CourseEvent;
 use lms_projections::course_catalog::CourseCatalogProjection;
 use lms_projections::decode::RecordDecoder;
 use lms_projections::{redrive, ApplyError, Outcome, Projection, RedisEffects, RedriveReport};
 use lms_schemas::{DecodedEvent, LmsEvent};
+use lms_testkit::pipeline::prelude::*;
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use sqlx::PgConnection;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -427,4 +424,33 @@ async fn wait_for_topic(h: &Harness, count: usize) {
         "only {} records published",
         records.len()
     );
+}
+
+#[tokio::test]
+async fn a_dead_letter_the_broker_never_acknowledges_gives_up_when_shutdown_is_asked() {
+    // Nothing listens there: the producer never gets an acknowledgement.
+    let nowhere = lms_testkit::ports::free_addr();
+    let dead_letters = lms_projections::dlq::DeadLetters::new(&nowhere, "lms.dlq.v1").unwrap();
+    let record = rdkafka::message::OwnedMessage::new(
+        Some(b"bytes".to_vec()),
+        Some(b"key".to_vec()),
+        "t.lms.course.v1".into(),
+        rdkafka::Timestamp::NotAvailable,
+        0,
+        7,
+        None,
+    );
+    let stop = lms_runtime::Shutdown::new();
+    let cancel = stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        cancel.cancel();
+    });
+    let sent = tokio::time::timeout(
+        Duration::from_secs(10),
+        dead_letters.send(&record, "course-catalog", "bad bytes", &stop),
+    )
+    .await
+    .expect("send returns once shutdown is asked");
+    assert_eq!(sent, Err(lms_projections::dlq::Stopped));
 }

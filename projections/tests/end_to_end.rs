@@ -5,87 +5,29 @@
 //! without polling.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod harness;
-
-use harness::support::{new_id, Caller};
-use harness::*;
 use lms_projections::billing::BillingProjection;
 use lms_projections::course_catalog::CourseCatalogProjection;
 use lms_projections::roster::RosterProjection;
 use lms_projections::student_dashboard::StudentDashboardProjection;
 use lms_proto::command::v1::*;
-use lms_proto::query::v1::billing_queries_client::BillingQueriesClient;
-use lms_proto::query::v1::course_queries_client::CourseQueriesClient;
-use lms_proto::query::v1::student_queries_client::StudentQueriesClient;
 use lms_proto::query::v1::*;
+use lms_testkit::pipeline::prelude::*;
+use lms_testkit::query::QueryServer;
 use redis::AsyncCommands;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
-use tonic::transport::Channel;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-/// `lms-query` in process on a random port, reading the harness's database
-/// and Redis prefix.
-struct QueryServer {
-    channel: Channel,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl QueryServer {
-    async fn start(h: &Harness) -> QueryServer {
-        let config = lms_readmodels::config::Config {
-            database_url: h.config.database_url.clone(),
-            redis_url: h.config.redis_url.clone(),
-            redis_prefix: h.config.redis_prefix.clone(),
-            read_your_writes_timeout_ms: 5_000,
-            ..Default::default()
-        };
-        let pool = lms_readmodels::server::connect_postgres(&config.database_url, 5)
-            .await
-            .unwrap();
-        let redis = lms_readmodels::server::connect_redis(&config.redis_url)
-            .await
-            .unwrap();
-        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = grpc.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            lms_readmodels::serve(&config, pool, redis, grpc, None, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("query server");
-        });
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        QueryServer {
-            channel,
-            stop,
-            task,
-        }
-    }
-
-    fn courses(&self) -> CourseQueriesClient<Channel> {
-        CourseQueriesClient::new(self.channel.clone())
-    }
-    fn students(&self) -> StudentQueriesClient<Channel> {
-        StudentQueriesClient::new(self.channel.clone())
-    }
-    fn billing(&self) -> BillingQueriesClient<Channel> {
-        BillingQueriesClient::new(self.channel.clone())
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap();
-    }
+/// `lms-query` in process, reading the harness's database and Redis prefix.
+async fn query_server(h: &Harness) -> QueryServer {
+    let config = lms_readmodels::config::Config {
+        redis_prefix: h.config.redis_prefix.clone(),
+        read_your_writes_timeout_ms: 5_000,
+        ..Default::default()
+    };
+    QueryServer::start_with(&h.db, config).await
 }
 
 fn at(reply: &CommandReply) -> Option<MinPosition> {
@@ -104,7 +46,7 @@ async fn commands_reach_the_query_api_through_kafka_with_read_your_writes() {
         h.start_worker(Arc::new(StudentDashboardProjection)),
         h.start_worker(Arc::new(BillingProjection)),
     ];
-    let query = QueryServer::start(&h).await;
+    let query = query_server(&h).await;
     let instructor = Caller::instructor();
     let mut courses = h.server.courses();
 

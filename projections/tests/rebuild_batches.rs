@@ -17,6 +17,7 @@ use lms_projections::rebuild::{self, Options, RebuildError, Target};
 use lms_projections::roster::RosterProjection;
 use lms_projections::student_dashboard::StudentDashboardProjection;
 use lms_projections::{Applier, Projection};
+use lms_testkit::TestDb;
 use redis::aio::ConnectionManager;
 use serde_json::{json, Value as Json};
 use sqlx::PgPool;
@@ -27,51 +28,24 @@ use uuid::Uuid;
 
 // ---------------------------------------------------------------- database
 
-struct Store {
-    name: String,
-    pool: PgPool,
-}
-
-fn admin_url() -> String {
-    std::env::var("LMS_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
+/// A test database with the event store and the read models.
+struct Store(TestDb);
 
 impl Store {
     async fn create() -> Store {
-        let name = format!("lms_test_{}", Uuid::now_v7().simple());
-        let admin = PgPool::connect(&admin_url()).await.expect("admin database");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin)
+        let db = TestDb::event_store().await;
+        lms_readmodels::migrate(&db.pool)
             .await
-            .expect("create database");
-        admin.close().await;
-        let url = match admin_url().rsplit_once('/') {
-            Some((base, _)) => format!("{base}/{name}"),
-            None => format!("{}/{name}", admin_url()),
-        };
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(8)
-            .connect(&url)
-            .await
-            .expect("connect");
-        lms_commands::store::migrate(&pool)
-            .await
-            .expect("event store");
-        lms_readmodels::migrate(&pool).await.expect("read models");
-        Store { name, pool }
+            .expect("read models");
+        Store(db)
+    }
+
+    fn pool(&self) -> &PgPool {
+        &self.0.pool
     }
 
     async fn drop(self) {
-        self.pool.close().await;
-        if let Ok(admin) = PgPool::connect(&admin_url()).await {
-            let _ = sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&admin)
-            .await;
-        }
+        self.0.drop_database().await;
     }
 
     /// Appends events in this order (positions follow it).
@@ -93,7 +67,7 @@ impl Store {
             .bind(column(|e| e.payload.to_string()))
             .bind(column(|e| e.metadata.to_string()))
             .bind(chunk.iter().map(|e| e.event_id).collect::<Vec<_>>())
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .expect("append events");
         }
@@ -101,13 +75,7 @@ impl Store {
 }
 
 async fn redis() -> ConnectionManager {
-    let url =
-        std::env::var("LMS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    redis::Client::open(url)
-        .expect("redis url")
-        .get_connection_manager()
-        .await
-        .expect("redis")
+    lms_testkit::redis::connect().await
 }
 
 // ---------------------------------------------------------------- history
@@ -599,20 +567,20 @@ async fn batch_rebuilds_equal_the_per_event_path() {
     // A prefix per projection: the key names are compared both ways.
     let prefix = |name: &str| format!("t{}{name}", Uuid::now_v7().simple());
     let prefixes = [prefix("c"), prefix("r"), prefix("d"), prefix("b")];
-    apply_live(CourseCatalogProjection, &store.pool, &redis, &prefixes[0]).await;
-    apply_live(RosterProjection, &store.pool, &redis, &prefixes[1]).await;
+    apply_live(CourseCatalogProjection, store.pool(), &redis, &prefixes[0]).await;
+    apply_live(RosterProjection, store.pool(), &redis, &prefixes[1]).await;
     apply_live(
         StudentDashboardProjection,
-        &store.pool,
+        store.pool(),
         &redis,
         &prefixes[2],
     )
     .await;
-    apply_live(BillingProjection, &store.pool, &redis, &prefixes[3]).await;
+    apply_live(BillingProjection, store.pool(), &redis, &prefixes[3]).await;
 
     // The history reached every case: the handlers wrote what is looked for.
     let count = |sql: &'static str| {
-        let pool = store.pool.clone();
+        let pool = store.pool().clone();
         async move {
             sqlx::query_scalar::<_, i64>(sql)
                 .fetch_one(&pool)
@@ -649,7 +617,7 @@ async fn batch_rebuilds_equal_the_per_event_path() {
         count("SELECT count(*) FROM billing.subscriptions WHERE status = 'cancelled'").await > 0
     );
 
-    let pool = &store.pool;
+    let pool = store.pool();
     assert_batches_match(&CourseCatalogProjection, pool, &redis, &prefixes[0], true).await;
     assert_batches_match(&RosterProjection, pool, &redis, &prefixes[1], true).await;
     assert_batches_match(
@@ -697,7 +665,7 @@ async fn a_batch_that_fails_names_the_event() {
     store.append(&events).await;
     let position: i64 = sqlx::query_scalar("SELECT position FROM events WHERE aggregate_id = $1")
         .bind(&ghost)
-        .fetch_one(&store.pool)
+        .fetch_one(store.pool())
         .await
         .expect("position");
     let redis = redis().await;
@@ -710,7 +678,7 @@ async fn a_batch_that_fails_names_the_event() {
         };
         match rebuild::fill(
             &CourseCatalogProjection,
-            &store.pool,
+            store.pool(),
             &redis,
             &target,
             &options,

@@ -2,14 +2,11 @@
 //! gRPC → relay → Kafka → workers → rows in Postgres, seats in Redis.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod harness;
-
-use harness::support::{new_id, Caller};
-use harness::*;
 use lms_projections::billing::BillingProjection;
 use lms_projections::roster::RosterProjection;
 use lms_projections::student_dashboard::StudentDashboardProjection;
 use lms_proto::command::v1::*;
+use lms_testkit::pipeline::prelude::*;
 use redis::AsyncCommands;
 use std::sync::Arc;
 use std::time::Duration;

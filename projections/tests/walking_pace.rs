@@ -7,26 +7,24 @@
 //! hangs takes them over within that member's poll interval.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod harness;
-#[path = "common/workload.rs"]
-mod workload;
+mod common;
 
-use harness::support::Caller;
-use harness::*;
+use common::*;
 use lms_projections::course_catalog::CourseCatalogProjection;
 use lms_projections::{run_projection, Config, Services};
+use lms_testkit::pipeline::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use workload::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ten_courses_of_twenty_students_are_exact_within_ten_seconds_of_the_last_command() {
     let h = Harness::start().await;
     let metrics = free_addr();
-    let _children = Children(vec![binary(&h, &metrics)
+    let _children = Children(vec![h
+        .binary(env!("CARGO_BIN_EXE_lms-projections"), &metrics)
         .arg("run")
         .stdout(child_output())
         .spawn()
@@ -105,11 +103,11 @@ async fn a_worker_whose_lag_reporter_hangs_keeps_applying() {
         ..h.config.clone()
     };
     let services = Services::connect(&config, h.db.pool.clone()).await.unwrap();
-    let (stop, stopped) = watch::channel(false);
+    let stop = lms_runtime::Shutdown::new();
     let worker = tokio::spawn(run_projection(
         Arc::new(CourseCatalogProjection),
         services,
-        stopped,
+        stop.clone(),
     ));
     let instructor = Caller::instructor();
     let started = Instant::now();
@@ -140,7 +138,7 @@ async fn a_worker_whose_lag_reporter_hangs_keeps_applying() {
     h.wait_applied("catalog", "course-catalog", &late, late_seq)
         .await;
     assert!(applied_at.elapsed() < Duration::from_secs(10));
-    let _ = stop.send(true);
+    stop.cancel();
     worker.await.unwrap().expect("worker ends cleanly");
     h.stop().await;
 }

@@ -2,15 +2,13 @@
 //! SIGTERM with no lost or double effect.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod harness;
-#[path = "common/workload.rs"]
-mod workload;
+mod common;
 
-use harness::*;
+use common::*;
+use lms_testkit::pipeline::prelude::*;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
-use workload::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_roster_workers_share_the_partitions_and_hand_them_over() {
@@ -19,7 +17,7 @@ async fn two_roster_workers_share_the_partitions_and_hand_them_over() {
     let applied = "lms_projection_applied_total{projection=\"roster\"}";
     let (a_addr, b_addr) = (free_addr(), free_addr());
     let worker = |h: &Harness, addr: &str| {
-        binary(h, addr)
+        h.binary(env!("CARGO_BIN_EXE_lms-projections"), addr)
             .args(["run", "--projection", "roster"])
             .stdout(child_output())
             .spawn()

@@ -2,22 +2,20 @@
 //! restarted: every read model equals the state the commands imply.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod harness;
-#[path = "common/workload.rs"]
-mod workload;
+mod common;
 
-use harness::*;
+use common::*;
+use lms_testkit::pipeline::prelude::*;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
-use workload::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_killed_mid_stream_of_2000_commands_leaves_exact_read_models() {
     let h = Harness::start().await;
     let mut children = Children(Vec::new());
     let run = |h: &Harness| {
-        binary(h, &free_addr())
+        h.binary(env!("CARGO_BIN_EXE_lms-projections"), &free_addr())
             .env(
                 "LMS_KAFKA_SESSION_TIMEOUT_MS",
                 SESSION_TIMEOUT_MS.to_string(),

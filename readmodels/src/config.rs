@@ -1,20 +1,18 @@
 //! Settings of the query service `lms-query`: environment variables prefixed
 //! `LMS_`, with defaults for the local setup (12-factor).
 
-use figment::providers::{Env, Serialized};
-use figment::Figment;
-use serde::{Deserialize, Serialize};
+use lms_runtime::{LogFormat, SecretString, Settings};
+use serde::Deserialize;
 use std::time::Duration;
 
-pub const ENV_PREFIX: &str = "LMS_";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 pub struct Config {
     /// Postgres holding the read models.
-    pub database_url: String,
+    pub database_url: SecretString,
     pub db_max_connections: u32,
     /// Redis holding the course cards (warm path).
-    pub redis_url: String,
+    pub redis_url: SecretString,
     /// Key prefix of every Redis key (`<prefix>:course:<id>`, ...).
     pub redis_prefix: String,
     /// gRPC listen address.
@@ -24,7 +22,7 @@ pub struct Config {
     /// How long a query with `min_position` waits for the projection.
     pub read_your_writes_timeout_ms: u64,
     /// `text` or `json` logs.
-    pub log_format: String,
+    pub log_format: LogFormat,
     /// tracing filter, e.g. `info,lms_readmodels=debug`.
     pub log: String,
 }
@@ -39,43 +37,16 @@ impl Default for Config {
             grpc_addr: "127.0.0.1:50052".into(),
             metrics_addr: "127.0.0.1:9103".into(),
             read_your_writes_timeout_ms: 2000,
-            log_format: "text".into(),
+            log_format: LogFormat::Text,
             log: "info".into(),
         }
     }
 }
 
+impl Settings for Config {}
+
 impl Config {
-    pub fn load() -> Result<Self, Box<figment::Error>> {
-        Figment::from(Serialized::defaults(Config::default()))
-            .merge(Env::prefixed(ENV_PREFIX))
-            .extract()
-            .map_err(Box::new)
-    }
-
-    /// The environment variables this binary reads (for `--print-settings`
-    /// and the deployment check).
-    pub fn settings() -> Vec<String> {
-        setting_names(&Config::default())
-    }
-
     pub fn read_your_writes_timeout(&self) -> Duration {
         Duration::from_millis(self.read_your_writes_timeout_ms)
     }
-}
-
-/// `LMS_<FIELD>` for every field of a settings struct.
-pub fn setting_names<T: Serialize>(defaults: &T) -> Vec<String> {
-    let fields = serde_json::to_value(defaults).unwrap_or_default();
-    let mut names: Vec<String> = fields
-        .as_object()
-        .map(|fields| {
-            fields
-                .keys()
-                .map(|k| format!("{ENV_PREFIX}{}", k.to_uppercase()))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }

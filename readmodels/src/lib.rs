@@ -15,8 +15,6 @@ pub mod page_token;
 pub mod read_your_writes;
 pub mod roster;
 pub mod server;
-pub mod shutdown;
-pub mod telemetry;
 
 pub use migrations::migrate;
 pub use server::serve;

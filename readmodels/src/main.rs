@@ -2,27 +2,24 @@
 
 use anyhow::Context;
 use lms_readmodels::config::Config;
-use lms_readmodels::{migrate, server, shutdown, telemetry};
-use std::time::Duration;
+use lms_readmodels::{migrate, server};
+use lms_runtime::{database, redis, settings, shutdown, telemetry, Settings};
 use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    if std::env::args().any(|a| a == "--print-settings") {
-        for name in Config::settings() {
-            println!("{name}");
-        }
+    if settings::print_requested() {
+        Config::print_names();
         return Ok(());
     }
-    let config = Config::load().context("reading LMS_* settings")?;
-    telemetry::init_tracing(&config.log, &config.log_format);
+    let config = Config::load()?;
+    telemetry::init_tracing(&config.log, config.log_format);
 
-    let pool = retry("Postgres", || {
-        server::connect_postgres(&config.database_url, config.db_max_connections)
-    })
-    .await?;
+    let pool = database::connect(&config.database_url, config.db_max_connections).await?;
     migrate(&pool).await.context("migrating the read models")?;
-    let redis = retry("Redis", || server::connect_redis(&config.redis_url)).await?;
+    let redis = redis::connect(&config.redis_url)
+        .await
+        .context("connecting to Redis")?;
 
     let grpc = TcpListener::bind(&config.grpc_addr)
         .await
@@ -37,31 +34,9 @@ async fn main() -> anyhow::Result<()> {
         redis,
         grpc,
         Some(metrics),
-        shutdown::signal(),
+        shutdown::on_signals(),
     )
     .await?;
     tracing::info!("lms-query stopped");
     Ok(())
-}
-
-/// Connects with a few retries: Postgres and Redis may start after us.
-async fn retry<T, E, F, Fut>(what: &str, mut connect: F) -> anyhow::Result<T>
-where
-    E: std::error::Error + Send + Sync + 'static,
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, E>>,
-{
-    let mut delay = Duration::from_millis(250);
-    for attempt in 1.. {
-        match connect().await {
-            Ok(value) => return Ok(value),
-            Err(e) if attempt < 10 => {
-                tracing::warn!(error = %e, attempt, "{what} not reachable yet; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e).with_context(|| format!("connecting to {what}")),
-        }
-    }
-    unreachable!("the retry loop returns")
 }

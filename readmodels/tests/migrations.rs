@@ -2,13 +2,11 @@
 //! migration bookkeeping, and the typed rows match the tables.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use lms_readmodels::billing::{InvoiceRow, SubscriptionRow};
 use lms_readmodels::catalog::{CourseRow, LessonRow, ModuleRow};
 use lms_readmodels::dashboard::{DashboardCourseRow, StudentCourseRow};
 use lms_readmodels::roster::EnrollmentRow;
-use support::TestDb;
+use lms_testkit::TestDb;
 
 #[tokio::test]
 async fn migrations_coexist_with_public_sqlx_migrations_and_are_idempotent() {
@@ -58,41 +56,94 @@ async fn migrations_coexist_with_public_sqlx_migrations_and_are_idempotent() {
     db.drop_database().await;
 }
 
+/// One row in every read-model table, nullable columns filled, so each typed
+/// row must decode a real value of every column.
+const ONE_ROW_EACH: &str = "
+    INSERT INTO catalog.courses (course_id, title, description, status, capacity, seats_taken,
+        access_kind, price_cents, plan, language, instructor_ids, module_count, lesson_count,
+        created_at, updated_at)
+    VALUES ('00000000-0000-7000-8000-000000000001', 'Rust', 'About Rust', 'published', 30, 2,
+        'paid', 4900, 'pro', 'en', ARRAY['00000000-0000-7000-8000-000000000009']::uuid[], 1, 1,
+        now(), now());
+    INSERT INTO catalog.modules (module_id, course_id, title, position, created_at)
+    VALUES ('00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001',
+        'Basics', 0, now());
+    INSERT INTO catalog.lessons (lesson_id, course_id, module_id, module_title, title, position)
+    VALUES ('00000000-0000-7000-8000-000000000003', '00000000-0000-7000-8000-000000000001',
+        '00000000-0000-7000-8000-000000000002', 'Basics', 'Ownership', 0);
+    INSERT INTO roster.enrollments (enrollment_id, course_id, student_id, status,
+        lessons_completed, enrolled_at, completed_at, withdrawn_at, updated_at)
+    VALUES ('00000000-0000-7000-8000-000000000004', '00000000-0000-7000-8000-000000000001',
+        '00000000-0000-7000-8000-000000000005', 'completed', 1, now(), now(), now(), now());
+    INSERT INTO dashboard.courses (course_id, course_title, lessons_total, updated_at)
+    VALUES ('00000000-0000-7000-8000-000000000001', 'Rust', 1, now());
+    INSERT INTO dashboard.student_courses (student_id, course_id, enrollment_id, status,
+        lessons_completed, lessons_total, course_title, updated_at)
+    VALUES ('00000000-0000-7000-8000-000000000005', '00000000-0000-7000-8000-000000000001',
+        '00000000-0000-7000-8000-000000000004', 'completed', 1, 1, 'Rust', now());
+    INSERT INTO billing.subscriptions (subscription_id, student_id, plan, status, trial_ends_at,
+        current_period_end, updated_at)
+    VALUES ('00000000-0000-7000-8000-000000000006', '00000000-0000-7000-8000-000000000005',
+        'pro', 'active', now(), now(), now());
+    INSERT INTO billing.invoices (invoice_id, subscription_id, student_id, amount_cents, currency,
+        period_start, period_end, payment_reference, issued_at)
+    VALUES ('00000000-0000-7000-8000-000000000007', '00000000-0000-7000-8000-000000000006',
+        '00000000-0000-7000-8000-000000000005', 4900, 'EUR', now(), now(), 'pm_ref', now());
+";
+
 #[tokio::test]
-async fn row_types_decode_every_table() {
-    let db = TestDb::create().await;
+async fn row_types_decode_a_row_of_every_table() {
+    let db = TestDb::read_models().await;
     let p = &db.pool;
-    let _: Vec<CourseRow> = sqlx::query_as("SELECT * FROM catalog.courses")
-        .fetch_all(p)
+    sqlx::raw_sql(ONE_ROW_EACH)
+        .execute(p)
+        .await
+        .expect("a row in every table");
+
+    let course: CourseRow = sqlx::query_as("SELECT * FROM catalog.courses")
+        .fetch_one(p)
         .await
         .expect("courses");
-    let _: Vec<LessonRow> = sqlx::query_as("SELECT * FROM catalog.lessons")
-        .fetch_all(p)
+    assert_eq!(course.title, "Rust");
+    assert_eq!(course.price_cents, Some(4900));
+    assert_eq!(course.plan.as_deref(), Some("pro"));
+    assert_eq!(course.instructor_ids.len(), 1);
+    let lesson: LessonRow = sqlx::query_as("SELECT * FROM catalog.lessons")
+        .fetch_one(p)
         .await
         .expect("lessons");
-    let _: Vec<ModuleRow> = sqlx::query_as("SELECT * FROM catalog.modules")
-        .fetch_all(p)
+    assert_eq!(lesson.title, "Ownership");
+    let module: ModuleRow = sqlx::query_as("SELECT * FROM catalog.modules")
+        .fetch_one(p)
         .await
         .expect("modules");
-    let _: Vec<DashboardCourseRow> = sqlx::query_as("SELECT * FROM dashboard.courses")
-        .fetch_all(p)
+    assert_eq!(module.title, "Basics");
+    let dashboard_course: DashboardCourseRow = sqlx::query_as("SELECT * FROM dashboard.courses")
+        .fetch_one(p)
         .await
         .expect("dashboard courses");
-    let _: Vec<EnrollmentRow> = sqlx::query_as("SELECT * FROM roster.enrollments")
-        .fetch_all(p)
+    assert_eq!(dashboard_course.lessons_total, 1);
+    let enrollment: EnrollmentRow = sqlx::query_as("SELECT * FROM roster.enrollments")
+        .fetch_one(p)
         .await
         .expect("enrollments");
-    let _: Vec<StudentCourseRow> = sqlx::query_as("SELECT * FROM dashboard.student_courses")
-        .fetch_all(p)
-        .await
-        .expect("student_courses");
-    let _: Vec<SubscriptionRow> = sqlx::query_as("SELECT * FROM billing.subscriptions")
-        .fetch_all(p)
+    assert_eq!(enrollment.status, "completed");
+    assert!(enrollment.completed_at.is_some() && enrollment.withdrawn_at.is_some());
+    let student_course: StudentCourseRow =
+        sqlx::query_as("SELECT * FROM dashboard.student_courses")
+            .fetch_one(p)
+            .await
+            .expect("student_courses");
+    assert_eq!(student_course.course_title, "Rust");
+    let subscription: SubscriptionRow = sqlx::query_as("SELECT * FROM billing.subscriptions")
+        .fetch_one(p)
         .await
         .expect("subscriptions");
-    let _: Vec<InvoiceRow> = sqlx::query_as("SELECT * FROM billing.invoices")
-        .fetch_all(p)
+    assert!(subscription.trial_ends_at.is_some() && subscription.current_period_end.is_some());
+    let invoice: InvoiceRow = sqlx::query_as("SELECT * FROM billing.invoices")
+        .fetch_one(p)
         .await
         .expect("invoices");
+    assert_eq!(invoice.amount_cents, 4900);
     db.drop_database().await;
 }

@@ -2,17 +2,17 @@
 //! keys seeded as the projections would write them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use lms_proto::query::v1::{
     GetCourseRequest, GetRosterRequest, GetStudentDashboardRequest, GetSubscriptionRequest,
     ListCoursesRequest, ListInvoicesRequest, MinPosition,
 };
 use lms_readmodels::config::Config;
+use lms_testkit::query::QueryServer;
+use lms_testkit::status::violated_fields;
+use lms_testkit::TestDb;
 use sqlx::PgPool;
 use std::collections::HashSet;
-use support::{set_applied, violated_fields, TestDb, TestServer};
 use tonic::Code;
 use tonic_types::StatusExt;
 use uuid::Uuid;
@@ -47,7 +47,7 @@ async fn seed_course(
 }
 
 /// A complete Redis card as the catalog projection writes it.
-async fn seed_card(server: &TestServer, id: Uuid, title: &str, created_at: DateTime<Utc>) {
+async fn seed_card(server: &QueryServer, id: Uuid, title: &str, created_at: DateTime<Utc>) {
     let key = format!("{{p}}:course:{id}");
     let created = created_at.to_rfc3339();
     server
@@ -94,8 +94,8 @@ async fn seed_card(server: &TestServer, id: Uuid, title: &str, created_at: DateT
 
 #[tokio::test]
 async fn get_course_cold_warm_not_found_and_invalid() {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::read_models().await;
+    let server = QueryServer::start(&db).await;
     let instructor = Uuid::now_v7();
     let id = seed_course(&db.pool, "Rust 101", "published", instructor, t0()).await;
     let mut api = server.courses();
@@ -195,7 +195,7 @@ async fn get_course_cold_warm_not_found_and_invalid() {
 }
 
 /// Walks every page of a ListCourses request; returns the titles in order.
-async fn walk_courses(server: &TestServer, mut request: ListCoursesRequest) -> Vec<String> {
+async fn walk_courses(server: &QueryServer, mut request: ListCoursesRequest) -> Vec<String> {
     let mut api = server.courses();
     let mut titles = Vec::new();
     for _ in 0..100 {
@@ -216,8 +216,8 @@ async fn walk_courses(server: &TestServer, mut request: ListCoursesRequest) -> V
 
 #[tokio::test]
 async fn list_courses_paginates_postgres_with_filters() {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::read_models().await;
+    let server = QueryServer::start(&db).await;
     let alice = Uuid::now_v7();
     let bob = Uuid::now_v7();
     // 23 published courses, several sharing a created_at (ties on the key),
@@ -338,8 +338,8 @@ async fn list_courses_paginates_postgres_with_filters() {
 
 #[tokio::test]
 async fn list_courses_uses_redis_only_when_warm() {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::read_models().await;
+    let server = QueryServer::start(&db).await;
     let instructor = Uuid::now_v7();
     let mut expected = Vec::new();
     for i in 0..11 {
@@ -383,8 +383,8 @@ async fn list_courses_uses_redis_only_when_warm() {
 
 #[tokio::test]
 async fn a_listing_of_more_ties_than_one_read_holds_is_walked_exactly_from_redis() {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::read_models().await;
+    let server = QueryServer::start(&db).await;
     let instructor = Uuid::now_v7();
     // 20 courses created in the same microsecond: the one-round-trip page
     // reads a few entries past the cursor's ties, then the slower path must
@@ -416,8 +416,8 @@ async fn a_listing_of_more_ties_than_one_read_holds_is_walked_exactly_from_redis
 
 #[tokio::test]
 async fn roster_dashboard_subscription_and_invoices() {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::read_models().await;
+    let server = QueryServer::start(&db).await;
     let course = Uuid::now_v7();
     let student = Uuid::now_v7();
     let other_student = Uuid::now_v7();
@@ -574,12 +574,12 @@ async fn roster_dashboard_subscription_and_invoices() {
 
 #[tokio::test]
 async fn min_position_waits_for_the_projection_or_answers_unavailable() {
-    let db = TestDb::create().await;
+    let db = TestDb::read_models().await;
     let config = Config {
         read_your_writes_timeout_ms: 1500,
         ..Config::default()
     };
-    let server = TestServer::start_with(&db, config).await;
+    let server = QueryServer::start_with(&db, config).await;
     let student = Uuid::now_v7();
     let aggregate = Uuid::now_v7().to_string();
     set_applied(
@@ -669,8 +669,8 @@ async fn min_position_waits_for_the_projection_or_answers_unavailable() {
 
 #[tokio::test]
 async fn metrics_count_queries_by_rpc_and_outcome() {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::read_models().await;
+    let server = QueryServer::start(&db).await;
     let _ = server
         .courses()
         .get_course(GetCourseRequest {
@@ -696,4 +696,28 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut body = String::new();
     stream.read_to_string(&mut body).await.unwrap();
     body
+}
+
+/// Sets `applied.last_sequence` of one aggregate as a projection would.
+pub async fn set_applied(
+    pool: &PgPool,
+    schema: &str,
+    projection: &str,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    sequence: i64,
+) {
+    sqlx::query(&format!(
+        "INSERT INTO {schema}.applied (projection, aggregate_type, aggregate_id, last_sequence)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (projection, aggregate_type, aggregate_id)
+         DO UPDATE SET last_sequence = EXCLUDED.last_sequence, updated_at = now()"
+    ))
+    .bind(projection)
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(sequence)
+    .execute(pool)
+    .await
+    .expect("set applied");
 }

@@ -30,8 +30,8 @@ pub enum ReplayError {
     Usage(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("database unreachable at {url}: {reason}")]
-    Unreachable { url: String, reason: String },
+    #[error("unreachable: {at}: {reason}")]
+    Unreachable { at: String, reason: String },
     #[error("database error while {doing}: {source}")]
     Database {
         doing: &'static str,

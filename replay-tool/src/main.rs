@@ -9,6 +9,7 @@ use lms_replay::rebuild::{self, RebuildArgs, VerifyArgs, REBUILD_BATCH_SIZE};
 use lms_replay::state::{self, StateArgs};
 use lms_replay::store::{self, DEFAULT_BATCH_SIZE};
 use lms_replay::{exit, Config, ReplayError};
+use lms_runtime::Settings;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -53,9 +54,7 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.print_settings {
-        for name in Config::settings() {
-            println!("{name}");
-        }
+        Config::print_names();
         return ExitCode::SUCCESS;
     }
     let Some(command) = cli.command.as_ref() else {
@@ -66,7 +65,7 @@ async fn main() -> ExitCode {
     };
     let outcome = tokio::select! {
         outcome = run(&cli, command) => outcome,
-        signal = interrupted() => {
+        signal = lms_runtime::shutdown::signal() => {
             // `run` is dropped here, and with it a half-written --output file.
             eprintln!("lms-replay: stopped by {signal}");
             return ExitCode::from(exit::INTERRUPTED);
@@ -86,9 +85,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli, command: &Command) -> Result<(), ReplayError> {
-    let mut config = Config::load()?;
+    let mut config = Config::read()?;
     if let Some(url) = &cli.database_url {
-        config.database_url = url.clone();
+        config.database_url = url.clone().into();
     }
     match command {
         Command::Rebuild(args) => {
@@ -109,8 +108,7 @@ async fn run(cli: &Cli, command: &Command) -> Result<(), ReplayError> {
         _ => {}
     }
     let batch_size = cli.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
-    let database_url = config.database_url;
-    let mut connection = store::connect(&database_url).await?;
+    let mut connection = store::connect(&config.database_url).await?;
     match command {
         Command::History(args) => {
             let mut out = Output::stdout();
@@ -126,21 +124,5 @@ async fn run(cli: &Cli, command: &Command) -> Result<(), ReplayError> {
             .await
             .map(|_| ()),
         Command::Rebuild(_) | Command::Verify(_) => Ok(()),
-    }
-}
-
-/// The first of Ctrl-C and SIGTERM (a Job being deleted).
-async fn interrupted() -> &'static str {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term => "SIGTERM",
     }
 }

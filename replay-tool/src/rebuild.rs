@@ -6,6 +6,7 @@ use crate::{Config, ReplayError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lms_projections::rebuild::{Options, RebuildError};
 use lms_projections::workers;
+use lms_runtime::{database, ExposeSecret};
 use redis::aio::ConnectionManager;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -64,21 +65,24 @@ fn rebuild_error(e: RebuildError) -> ReplayError {
 }
 
 async fn connect(config: &Config) -> Result<(PgPool, ConnectionManager), ReplayError> {
+    let options =
+        database::options(&config.database_url).map_err(|e| ReplayError::Usage(e.to_string()))?;
+    let at = format!("database at {}", database::describe(&options));
     let pool = PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(10))
-        .connect(&config.database_url)
+        .connect_with(options)
         .await
         .map_err(|e| ReplayError::Unreachable {
-            url: crate::config::redact(&config.database_url),
+            at,
             reason: e.to_string(),
         })?;
-    let redis = redis::Client::open(config.redis_url.as_str())
+    let redis = redis::Client::open(config.redis_url.expose_secret())
         .map_err(|e| ReplayError::Usage(format!("LMS_REDIS_URL: {e}")))?
         .get_connection_manager()
         .await
         .map_err(|e| ReplayError::Unreachable {
-            url: config.redis_url.clone(),
+            at: "Redis (LMS_REDIS_URL)".into(),
             reason: e.to_string(),
         })?;
     Ok((pool, redis))

@@ -5,14 +5,14 @@
 //! is in none of its pages, and no page can miss one that commits late with a
 //! lower position (commit order may differ from position order).
 
-use crate::config::redact;
 use crate::error::EventRef;
 use crate::ReplayError;
 use chrono::{DateTime, SecondsFormat, Utc};
+use lms_runtime::{database, SecretString};
 use serde::Serialize;
 use serde_json::Value as Json;
-use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
+use std::error::Error as _;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -113,16 +113,17 @@ pub fn timestamp(t: &DateTime<Utc>) -> String {
 }
 
 /// One connection to the event store, or exit code 4.
-pub async fn connect(database_url: &str) -> Result<PgConnection, ReplayError> {
-    let options: PgConnectOptions = database_url.parse().map_err(|e| {
-        ReplayError::Usage(format!(
-            "--database-url / LMS_DATABASE_URL is not a Postgres URL ({}): {e}",
-            redact(database_url)
-        ))
-    })?;
-    let options = options.application_name("lms-replay");
+pub async fn connect(database_url: &SecretString) -> Result<PgConnection, ReplayError> {
+    let options = database::options(database_url)
+        .map_err(|e| {
+            ReplayError::Usage(format!(
+                "--database-url / LMS_DATABASE_URL is not a Postgres URL: {}",
+                e.source().map(|s| s.to_string()).unwrap_or_default()
+            ))
+        })?
+        .application_name("lms-replay");
     let unreachable = |reason: String| ReplayError::Unreachable {
-        url: redact(database_url),
+        at: format!("database at {}", database::describe(&options)),
         reason,
     };
     match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {

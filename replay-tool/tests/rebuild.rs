@@ -4,23 +4,19 @@
 //! is reported with exit code 7.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../projections/tests/harness/mod.rs"]
-mod harness;
-
-use harness::support::{new_id, Caller};
-use harness::*;
 use lms_projections::course_catalog::CourseCatalogProjection;
 use lms_projections::roster::RosterProjection;
 use lms_proto::command::v1::*;
-use std::process::{Command, Output};
+use lms_testkit::pipeline::prelude::*;
+use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
 fn replay(h: &Harness, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lms-replay"))
+    lms_testkit::process::service(env!("CARGO_BIN_EXE_lms-replay"))
         .args(args)
-        .env("LMS_DATABASE_URL", &h.config.database_url)
-        .env("LMS_REDIS_URL", &h.config.redis_url)
+        .env("LMS_DATABASE_URL", &h.db.url)
+        .env("LMS_REDIS_URL", lms_testkit::redis::url())
         .env("LMS_REDIS_PREFIX", &h.config.redis_prefix)
         .output()
         .unwrap()

@@ -1,17 +1,15 @@
 //! Settings of the schema registry: environment variables prefixed `LMS_`,
 //! with defaults for the local setup (12-factor).
 
-use figment::providers::{Env, Serialized};
-use figment::Figment;
-use serde::{Deserialize, Serialize};
+use lms_runtime::{LogFormat, SecretString, Settings};
+use serde::Deserialize;
 
-pub const ENV_PREFIX: &str = "LMS_";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 pub struct Config {
     /// Postgres holding the registry (schema `schema_registry`; it can share
     /// the event store's database).
-    pub database_url: String,
+    pub database_url: SecretString,
     pub db_max_connections: u32,
     /// HTTP listen address: the Confluent API, `/health` and `/metrics`.
     pub http_addr: String,
@@ -21,7 +19,7 @@ pub struct Config {
     /// written, since projections replay from the beginning.
     pub default_compatibility: String,
     /// `text` or `json` logs.
-    pub log_format: String,
+    pub log_format: LogFormat,
     /// tracing filter, e.g. `info,lms_schema_registry=debug`.
     pub log: String,
 }
@@ -33,34 +31,10 @@ impl Default for Config {
             db_max_connections: 10,
             http_addr: "127.0.0.1:8081".into(),
             default_compatibility: "BACKWARD_TRANSITIVE".into(),
-            log_format: "text".into(),
+            log_format: LogFormat::Text,
             log: "info".into(),
         }
     }
 }
 
-impl Config {
-    pub fn load() -> Result<Self, Box<figment::Error>> {
-        Figment::from(Serialized::defaults(Config::default()))
-            .merge(Env::prefixed(ENV_PREFIX))
-            .extract()
-            .map_err(Box::new)
-    }
-
-    /// The environment variables this binary reads (for `--print-settings`
-    /// and the deployment check).
-    pub fn settings() -> Vec<String> {
-        let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
-        let mut names: Vec<String> = defaults
-            .as_object()
-            .map(|fields| {
-                fields
-                    .keys()
-                    .map(|k| format!("{ENV_PREFIX}{}", k.to_uppercase()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
-    }
-}
+impl Settings for Config {}

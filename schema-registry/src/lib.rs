@@ -6,7 +6,7 @@
 //! let config = lms_schema_registry::Config::default();
 //! lms_schema_registry::migrate(&pool).await?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! lms_schema_registry::serve(&config, pool, listener, std::future::pending()).await
+//! lms_schema_registry::serve(&config, pool, listener, lms_runtime::Shutdown::new()).await
 //! # }
 //! ```
 //! The global compatibility level defaults to BACKWARD_TRANSITIVE, the
@@ -16,24 +16,16 @@
 pub mod compatibility;
 pub mod config;
 pub mod error;
+mod http_metrics;
 pub mod normalize;
 pub mod registry;
 mod routes;
 pub mod server;
 pub mod store;
-pub mod telemetry;
 
 pub use config::Config;
 pub use error::RegistryError;
 pub use server::serve;
-
-/// Connects to Postgres (`max_connections` pooled connections).
-pub async fn connect(
-    database_url: &str,
-    max_connections: u32,
-) -> Result<sqlx::PgPool, RegistryError> {
-    Ok(store::connect(database_url, max_connections).await?)
-}
 
 /// Creates or updates the registry's tables (schema `schema_registry`).
 pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), RegistryError> {

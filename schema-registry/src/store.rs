@@ -2,10 +2,8 @@
 //! no rules. `registry` decides what to call and in which transaction.
 
 use crate::normalize::SchemaReference;
-use sqlx::postgres::PgPoolOptions;
 use sqlx::types::Json;
 use sqlx::{Connection, PgConnection, PgExecutor, PgPool};
-use std::time::Duration;
 
 /// Key space of our advisory locks (two-int form, which does not overlap the
 /// bigint locks other crates may take): "SR".
@@ -27,14 +25,6 @@ pub struct StoredVersion {
     pub schema_type: String,
     pub schema_text: String,
     pub refs: Json<Vec<SchemaReference>>,
-}
-
-pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect(database_url)
-        .await
 }
 
 /// Applies the registry's migrations (idempotent; run at start-up). Their

@@ -3,9 +3,9 @@
 //! and Python encodes (auto-registering), Rust decodes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use apache_avro::types::Value as Avro;
+use lms_testkit::registry::Registry;
+use lms_testkit::TestDb;
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::schema_registry_common::{
@@ -15,7 +15,6 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use support::{TestDb, TestRegistry};
 
 const RECORD: &str = "lms.events.v1.LessonCompleted";
 const SETUP_HINT: &str =
@@ -37,24 +36,10 @@ fn sample_schema() -> Value {
     })
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-/// The interpreter from `LMS_PYTHON` (default `<repo>/.lms/venv/bin/python`),
-/// checked to have confluent-kafka's Avro serdes: a missing one fails the test.
+/// The test Python, checked to have confluent-kafka's Avro serdes: a
+/// missing one fails the test.
 fn python() -> PathBuf {
-    let python = std::env::var_os("LMS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".lms/venv/bin/python"));
-    assert!(
-        python.exists(),
-        "no Python interpreter at {}: {SETUP_HINT}",
-        python.display()
-    );
+    let python = lms_testkit::paths::python();
     let probe = Command::new(&python)
         .args([
             "-c",
@@ -118,8 +103,8 @@ fn field<'a>(fields: &'a [(String, Avro)], name: &str) -> &'a Avro {
 #[tokio::test]
 async fn rust_encoder_to_python_deserializer() {
     python(); // fail fast, before any database work
-    let db = TestDb::create().await;
-    let sr = TestRegistry::start(&db).await;
+    let db = TestDb::registry().await;
+    let sr = Registry::start(&db.pool).await;
     let topic = "lessons";
 
     let encoder = AvroEncoder::new(SrSettings::new(sr.url.clone()));
@@ -165,8 +150,8 @@ async fn rust_encoder_to_python_deserializer() {
 #[tokio::test]
 async fn python_serializer_to_rust_decoder() {
     python();
-    let db = TestDb::create().await;
-    let sr = TestRegistry::start(&db).await;
+    let db = TestDb::registry().await;
+    let sr = Registry::start(&db.pool).await;
     let topic = "lessons-from-python";
 
     // `note` null and `attempts` left out: the serializer writes its default

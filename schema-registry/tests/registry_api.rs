@@ -2,11 +2,10 @@
 //! versions, compatibility levels, lookups, error codes, concurrency.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use lms_testkit::registry::{Registry, CONTENT_TYPE};
+use lms_testkit::TestDb;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{assert_error, record, TestDb, TestRegistry};
 
 fn v1() -> Value {
     record("Learner", json!([{"name": "id", "type": "string"}]))
@@ -34,13 +33,13 @@ fn v3_no_default() -> Value {
     )
 }
 
-async fn setup() -> (TestDb, TestRegistry) {
-    let db = TestDb::create().await;
-    let registry = TestRegistry::start(&db).await;
+async fn setup() -> (TestDb, Registry) {
+    let db = TestDb::registry().await;
+    let registry = Registry::start(&db.pool).await;
     (db, registry)
 }
 
-async fn teardown(db: TestDb, registry: TestRegistry) {
+async fn teardown(db: TestDb, registry: Registry) {
     registry.stop().await;
     db.drop_database().await;
 }
@@ -379,7 +378,7 @@ async fn health_metrics_and_content_type() {
             .headers()
             .get("content-type")
             .and_then(|v| v.to_str().ok()),
-        Some(support::CONTENT_TYPE)
+        Some(CONTENT_TYPE)
     );
     // plain application/json requests are fine too
     let response = sr
@@ -456,4 +455,24 @@ async fn our_course_created_evolution_registers_and_its_breaking_variants_are_re
     }
     assert_eq!(sr.versions(subject).await, vec![1, 2]);
     teardown(db, sr).await;
+}
+
+/// A record schema named `lms.test.<name>` with the given fields.
+pub fn record(name: &str, fields: Value) -> Value {
+    serde_json::json!({
+        "type": "record",
+        "name": name,
+        "namespace": "lms.test",
+        "fields": fields,
+    })
+}
+
+pub fn assert_error(status: StatusCode, body: &Value, expected_status: u16, expected_code: i64) {
+    assert_eq!(status.as_u16(), expected_status, "body: {body}");
+    assert_eq!(
+        body["error_code"].as_i64(),
+        Some(expected_code),
+        "body: {body}"
+    );
+    assert!(body["message"].is_string(), "body: {body}");
 }

@@ -1,12 +1,12 @@
 //! Settings of the relay: `LMS_*` environment variables with local defaults.
 
-use figment::providers::{Env, Serialized};
-use figment::Figment;
-use serde::{Deserialize, Serialize};
+use lms_runtime::{LogFormat, SecretString, Settings};
+use serde::Deserialize;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 pub struct RelayConfig {
-    pub database_url: String,
+    pub database_url: SecretString,
     pub db_max_connections: u32,
     /// Kafka bootstrap servers.
     pub kafka_brokers: String,
@@ -29,7 +29,7 @@ pub struct RelayConfig {
     /// Advisory-lock key electing the single active relay.
     pub leader_lock_key: i64,
     pub metrics_addr: String,
-    pub log_format: String,
+    pub log_format: LogFormat,
     pub log: String,
 }
 
@@ -49,24 +49,15 @@ impl Default for RelayConfig {
             producer_idempotence: true,
             leader_lock_key: 0x6c6d_735f_7265_6c61, // "lms_rela"
             metrics_addr: "127.0.0.1:9102".into(),
-            log_format: "text".into(),
+            log_format: LogFormat::Text,
             log: "info".into(),
         }
     }
 }
 
+impl Settings for RelayConfig {}
+
 impl RelayConfig {
-    pub fn load() -> Result<Self, Box<figment::Error>> {
-        Figment::from(Serialized::defaults(RelayConfig::default()))
-            .merge(Env::prefixed(crate::config::ENV_PREFIX))
-            .extract()
-            .map_err(Box::new)
-    }
-
-    pub fn settings() -> Vec<String> {
-        crate::config::setting_names(&RelayConfig::default())
-    }
-
     pub fn topic(&self, base: &str) -> String {
         format!("{}{}", self.topic_prefix, base)
     }

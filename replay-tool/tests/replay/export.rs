@@ -3,8 +3,9 @@
 //! and recorded time.
 
 use crate::harness::*;
-use crate::support::{TestDb, TestServer};
 use chrono::{DateTime, SecondsFormat, Utc};
+use lms_testkit::commands::CommandServer;
+use lms_testkit::TestDb;
 use serde_json::{json, Map, Value as Json};
 use std::collections::BTreeSet;
 
@@ -152,8 +153,8 @@ fn assert_records_match(records: &[Json], rows: &[Row]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn avro_export_is_read_back_by_fastavro_with_every_event_intact() {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::event_store().await;
+    let server = CommandServer::start(&db).await;
     varied_history(&server).await;
     let legacy = insert_v1_course(&db).await;
     let rows = rows(&db).await;
@@ -163,7 +164,8 @@ async fn avro_export_is_read_back_by_fastavro_with_every_event_intact() {
         "history covers most event types: {event_types:?}"
     );
 
-    let dir = temp_dir();
+    let dir = lms_testkit::paths::TempDir::new("replay-test");
+    let dir = dir.path();
     let file = dir.join("all.avro");
     let run = replay(
         &db,
@@ -264,15 +266,14 @@ async fn avro_export_is_read_back_by_fastavro_with_every_event_intact() {
     assert_eq!(header["schema"], "lms.replay.v1.ExportedEvent");
     assert!(records.is_empty());
 
-    std::fs::remove_dir_all(&dir).ok();
     server.stop().await;
     db.drop_database().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn jsonl_export_is_the_event_store_verbatim_in_position_order() {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::event_store().await;
+    let server = CommandServer::start(&db).await;
     varied_history(&server).await;
     let legacy = insert_v1_course(&db).await;
     let rows = rows(&db).await;
@@ -314,7 +315,7 @@ async fn jsonl_export_is_the_event_store_verbatim_in_position_order() {
     assert!(old["payload"]["CourseCreated"].get("language").is_none());
 
     // A reader that has gone (`| head`): exit 6, without a message.
-    let mut child = std::process::Command::new(binary())
+    let mut child = lms_testkit::process::service(env!("CARGO_BIN_EXE_lms-replay"))
         .args(["export", "--format", "jsonl"])
         .env("LMS_DATABASE_URL", &db.url)
         .stdout(std::process::Stdio::piped())
@@ -361,8 +362,8 @@ fn positions(run: Run) -> Vec<i64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn export_filters_by_aggregate_type_and_recorded_time() {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::event_store().await;
+    let server = CommandServer::start(&db).await;
     varied_history(&server).await;
     let rows = rows(&db).await;
     let expect = |keep: &dyn Fn(&Row) -> bool| -> Vec<i64> {
@@ -476,7 +477,7 @@ async fn export_filters_by_aggregate_type_and_recorded_time() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_export_exits_130_and_leaves_no_file_behind() {
-    let db = TestDb::create().await;
+    let db = TestDb::event_store().await;
     // Enough events (made by SQL, they need not be meaningful) that an export
     // in pages of 5 is still running when the signal comes.
     sqlx::query(
@@ -489,10 +490,11 @@ async fn an_interrupted_export_exits_130_and_leaves_no_file_behind() {
     .execute(&db.pool)
     .await
     .unwrap();
-    let dir = temp_dir();
+    let dir = lms_testkit::paths::TempDir::new("replay-test");
+    let dir = dir.path();
     let file = dir.join("big.jsonl");
     let partial = dir.join("big.jsonl.partial");
-    let child = std::process::Command::new(binary())
+    let child = lms_testkit::process::service(env!("CARGO_BIN_EXE_lms-replay"))
         .args(["export", "--format", "jsonl", "--batch-size", "5", "-o"])
         .arg(&file)
         .env("LMS_DATABASE_URL", &db.url)
@@ -524,6 +526,5 @@ async fn an_interrupted_export_exits_130_and_leaves_no_file_behind() {
     assert!(!partial.exists(), "the partial file is removed");
     assert!(!file.exists(), "no file claims to be a complete export");
 
-    std::fs::remove_dir_all(&dir).ok();
     db.drop_database().await;
 }

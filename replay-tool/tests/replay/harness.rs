@@ -1,9 +1,10 @@
 //! Running the binary, flows of commands with known correlation and causation
 //! ids, and the event store as the tests' source of truth.
 
-use crate::support::{new_id, Caller, TestDb, TestServer};
 use chrono::{DateTime, Utc};
 use lms_proto::command::v1::*;
+use lms_testkit::commands::{Caller, CommandServer};
+use lms_testkit::{new_id, TestDb};
 use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,18 +49,14 @@ impl Run {
     }
 }
 
-pub fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_lms-replay")
-}
-
 /// `lms-replay <args>` with LMS_DATABASE_URL pointing at the test database.
 pub fn replay(db: &TestDb, args: &[&str]) -> Run {
     replay_with(Some(&db.url), args)
 }
 
 pub fn replay_with(database_url: Option<&str>, args: &[&str]) -> Run {
-    let mut command = Command::new(binary());
-    command.args(args).env_remove("LMS_DATABASE_URL");
+    let mut command = lms_testkit::process::service(env!("CARGO_BIN_EXE_lms-replay"));
+    command.args(args);
     if let Some(url) = database_url {
         command.env("LMS_DATABASE_URL", url);
     }
@@ -137,7 +134,7 @@ pub async fn rows_of(db: &TestDb, aggregate_type: &str, aggregate_id: &str) -> V
 
 /// A course created as a draft by `instructor`; returns its id.
 pub async fn create_course(
-    server: &TestServer,
+    server: &CommandServer,
     instructor: &Caller,
     correlation_id: &str,
     causation_id: Option<&str>,
@@ -176,7 +173,7 @@ pub struct History {
 
 /// Commands that produce nearly every event type and payload shape: access
 /// unions, enums, timestamps, money; across the three aggregate types.
-pub async fn varied_history(server: &TestServer) -> History {
+pub async fn varied_history(server: &CommandServer) -> History {
     let instructor = Caller::instructor();
     let student = Caller::student();
     let flow = format!("flow-{}", new_id());
@@ -352,35 +349,17 @@ pub async fn insert_v1_course(db: &TestDb) -> String {
     course_id
 }
 
-pub fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lms-replay-test-{}", Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The Python interpreter with fastavro (the venv of scripts/infra.sh, or LMS_PYTHON).
-pub fn python() -> PathBuf {
-    const SETUP_HINT: &str =
-        "run `scripts/infra.sh python-venv -r scripts/python-requirements.txt` (or set LMS_PYTHON)";
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = std::env::var_os("LMS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".lms/venv/bin/python"));
-    assert!(
-        python.exists(),
-        "no Python at {}: {SETUP_HINT}",
-        python.display()
-    );
-    python
-}
-
 /// The records of an Avro export as Python fastavro reads them: the header
 /// line first, then one line per record (tests/python/read_export.py).
 pub fn read_with_fastavro(file: &Path) -> (Json, Vec<Json>) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/read_export.py");
-    let output =
-        tokio::task::block_in_place(|| Command::new(python()).arg(script).arg(file).output())
-            .expect("run the Python reader");
+    let output = tokio::task::block_in_place(|| {
+        Command::new(lms_testkit::paths::python())
+            .arg(script)
+            .arg(file)
+            .output()
+    })
+    .expect("run the Python reader");
     assert!(
         output.status.success(),
         "fastavro could not read {}: {}",

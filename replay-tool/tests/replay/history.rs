@@ -2,13 +2,14 @@
 //! for an unknown aggregate, bad arguments and an unreachable database.
 
 use crate::harness::*;
-use crate::support::{new_id, Caller, TestDb, TestServer};
 use lms_proto::command::v1::*;
+use lms_testkit::commands::{Caller, CommandServer};
+use lms_testkit::{new_id, TestDb};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn history_prints_every_event_with_who_when_correlation_and_causation() {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::event_store().await;
+    let server = CommandServer::start(&db).await;
     let instructor = Caller::instructor();
     let flow = format!("audit-flow-{}", new_id());
     let course_id = create_course(&server, &instructor, &flow, Some("ticket-4711")).await;
@@ -130,7 +131,7 @@ async fn history_prints_every_event_with_who_when_correlation_and_causation() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn history_of_an_unknown_aggregate_exits_3() {
-    let db = TestDb::create().await;
+    let db = TestDb::event_store().await;
     let unknown = new_id();
     let run = replay(&db, &["history", "Enrollment", &unknown]);
     println!("{}", run.stderr);
@@ -148,7 +149,7 @@ async fn history_of_an_unknown_aggregate_exits_3() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn usage_errors_exit_2_and_an_unreachable_database_exits_4() {
-    let db = TestDb::create().await;
+    let db = TestDb::event_store().await;
     for args in [
         vec!["history", "Widget", "x"],
         vec!["state", "Course", "x", "--at", "yesterday"],
@@ -175,11 +176,10 @@ async fn usage_errors_exit_2_and_an_unreachable_database_exits_4() {
         Some("postgres://postgres:secret@127.0.0.1:1/lms"),
         &["history", "Course", "x"],
     );
-    println!("{}", run.stderr);
     assert_eq!(run.code, 4, "{}", run.stderr);
     assert!(run
         .stderr
-        .contains("database unreachable at postgres://postgres:***@127.0.0.1:1/lms"));
+        .contains("unreachable: database at postgres@127.0.0.1:1/lms"));
     assert!(
         !run.stderr.contains("secret"),
         "the password is not printed"
@@ -200,7 +200,6 @@ async fn usage_errors_exit_2_and_an_unreachable_database_exits_4() {
     // A database without the event store.
     let empty = db.url.rsplit_once('/').unwrap().0.to_string() + "/postgres";
     let run = replay_with(Some(&empty), &["history", "Course", "x"]);
-    println!("{}", run.stderr);
     assert_eq!(run.code, 4, "{}", run.stderr);
     assert!(run.stderr.contains("no event store"), "{}", run.stderr);
     db.drop_database().await;

@@ -2,8 +2,9 @@
 //! domain code, equal to what `state` said at that time.
 
 use crate::harness::*;
-use crate::support::{new_id, Caller, TestDb, TestServer};
 use lms_proto::command::v1::*;
+use lms_testkit::commands::{Caller, CommandServer};
+use lms_testkit::{new_id, TestDb};
 use serde_json::Value as Json;
 use std::time::Duration;
 
@@ -17,8 +18,8 @@ fn state_at(db: &TestDb, kind: &str, id: &str, at: Option<&str>) -> Json {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn state_at_a_time_or_sequence_equals_the_state_captured_then() {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::event_store().await;
+    let server = CommandServer::start(&db).await;
     let instructor = Caller::instructor();
     let mut courses = server.courses();
     let course_id = create_course(&server, &instructor, "state-flow", None).await;
@@ -178,8 +179,8 @@ async fn state_at_a_time_or_sequence_equals_the_state_captured_then() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn state_folds_every_aggregate_type_and_upcasts_old_versions() {
-    let db = TestDb::create().await;
-    let server = TestServer::start(&db).await;
+    let db = TestDb::event_store().await;
+    let server = CommandServer::start(&db).await;
     let history = varied_history(&server).await;
 
     let enrollment = state_at(&db, "Enrollment", &history.enrollment_id, None);

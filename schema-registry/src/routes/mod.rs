@@ -7,22 +7,20 @@ mod schemas;
 mod subjects;
 
 use crate::error::{ApiError, CONTENT_TYPE};
+use crate::http_metrics;
 use crate::registry::Registry;
-use crate::telemetry;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use metrics_exporter_prometheus::PrometheusHandle;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Registry,
-    pub prometheus: Option<PrometheusHandle>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -30,7 +28,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(|| async { ok(json!({})) }))
         .route("/health", get(health))
         .route("/healthz", get(health))
-        .route("/metrics", get(metrics))
+        .merge(lms_runtime::telemetry::metrics_router())
         // Python confluent-kafka's default subject strategy asks this first
         // and falls back on an empty list (or a 404): we keep no associations.
         .route(
@@ -42,7 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(compatibility::routes())
         .merge(config::routes())
         .fallback(|| async { ApiError::NoSuchRoute })
-        .layer(axum::middleware::from_fn(telemetry::track_http))
+        .layer(axum::middleware::from_fn(http_metrics::track_http))
         .with_state(state)
 }
 
@@ -56,15 +54,6 @@ async fn health(State(state): State<AppState>) -> Response {
         )
             .into_response(),
     }
-}
-
-async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state
-        .prometheus
-        .as_ref()
-        .map(PrometheusHandle::render)
-        .unwrap_or_default();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// 200 with a Confluent JSON body.

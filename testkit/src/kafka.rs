@@ -1,41 +1,28 @@
-//! Kafka-side test helpers: a private Apache Kafka broker that a test may
-//! stop and restart, the in-process schema registry, and a consumer that
-//! reads back every record of a set of topics.
-#![allow(dead_code)]
+//! Kafka for tests: the shared test broker with per-test topic prefixes, a
+//! private broker a test may stop and restart, and readers of what a topic
+//! holds.
 
-use super::TestDb;
+use crate::paths::workspace_root;
+use crate::ports::free_port;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::{Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use schema_registry_converter::async_impl::avro::AvroDecoder;
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
-/// The shared broker started by scripts/infra.sh.
-pub fn shared_brokers() -> String {
-    std::env::var("LMS_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
-pub fn unique_prefix() -> String {
-    format!("t{}.", uuid::Uuid::now_v7().simple())
-}
+pub use crate::{shared_brokers, topic_prefix};
 
 /// The broker's jars, resolved by `scripts/infra.sh up` (LMS_KAFKA_LIB, or
 /// the checkout's .lms/kafka/lib).
 fn kafka_lib() -> PathBuf {
     std::env::var_os("LMS_KAFKA_LIB")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.lms/kafka/lib"))
-}
-
-fn free_port() -> u16 {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-    probe.local_addr().expect("addr").port()
+        .unwrap_or_else(|| workspace_root().join(".lms/kafka/lib"))
 }
 
 /// An Apache Kafka broker of this test's own (KRaft, one node, data in a
@@ -109,8 +96,10 @@ impl PrivateBroker {
         let child = Command::new("java")
             .args(["-Xms128m", "-Xmx384m", "-XX:+UseG1GC"])
             .arg(format!(
-                "-Dlog4j2.configurationFile={}/../scripts/kafka/log4j2.properties",
-                env!("CARGO_MANIFEST_DIR")
+                "-Dlog4j2.configurationFile={}",
+                workspace_root()
+                    .join("scripts/kafka/log4j2.properties")
+                    .display()
             ))
             .arg("-cp")
             .arg(kafka_lib().join("*"))
@@ -181,47 +170,6 @@ impl Drop for PrivateBroker {
     }
 }
 
-/// The schema registry, in-process on a random port, on the test's database.
-pub struct Registry {
-    pub url: String,
-    stop: Option<oneshot::Sender<()>>,
-}
-
-impl Registry {
-    pub async fn start(db: &TestDb) -> Registry {
-        lms_schema_registry::migrate(&db.pool)
-            .await
-            .expect("registry migrations");
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind registry");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let pool = db.pool.clone();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let config = lms_schema_registry::Config::default();
-            let shutdown = async {
-                let _ = stopped.await;
-            };
-            if let Err(e) = lms_schema_registry::serve(&config, pool, listener, shutdown).await {
-                panic!("registry failed: {e}");
-            }
-        });
-        Registry {
-            url,
-            stop: Some(stop),
-        }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
 /// One record read back from Kafka.
 #[derive(Debug, Clone)]
 pub struct Consumed {
@@ -235,16 +183,18 @@ pub struct Consumed {
     pub sequence: i64,
 }
 
-fn header(message: &rdkafka::message::BorrowedMessage<'_>, name: &str) -> String {
-    message
-        .headers()
-        .and_then(|headers| {
-            headers
-                .iter()
-                .find(|h| h.key == name)
-                .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).to_string()))
-        })
-        .unwrap_or_default()
+/// A header's value as text.
+pub fn header<M: Message>(message: &M, name: &str) -> Option<String> {
+    message.headers().and_then(|headers| {
+        headers
+            .iter()
+            .find(|h| h.key == name)
+            .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).to_string()))
+    })
+}
+
+fn header_text<M: Message>(message: &M, name: &str) -> String {
+    header(message, name).unwrap_or_default()
 }
 
 /// Reads every topic from the beginning until `expected` distinct events
@@ -308,20 +258,76 @@ pub async fn consume_all(
                 .expect("sequence field"),
             other => panic!("not a record: {other:?}"),
         };
-        distinct.insert(header(&message, "event_id"));
+        distinct.insert(header_text(&message, "event_id"));
         records.push(Consumed {
             topic: message.topic().to_string(),
             key: message
                 .key()
                 .map(|k| String::from_utf8_lossy(k).to_string())
                 .unwrap_or_default(),
-            event_id: header(&message, "event_id"),
-            event_type: header(&message, "event_type"),
-            correlation_id: header(&message, "correlation_id"),
-            schema_id: header(&message, "schema_id"),
+            event_id: header_text(&message, "event_id"),
+            event_type: header_text(&message, "event_type"),
+            correlation_id: header_text(&message, "correlation_id"),
+            schema_id: header_text(&message, "schema_id"),
             record_name: decoded.name.map(|n| n.fullname(None)).unwrap_or_default(),
             sequence,
         });
     }
     records
+}
+
+/// Every record of `topic` from the beginning, until `expected` arrived or `timeout`.
+pub fn read_all(
+    brokers: &str,
+    topic: &str,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set(
+            "group.id",
+            format!("test-{}", uuid::Uuid::now_v7().simple()),
+        )
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let deadline = Instant::now() + timeout;
+    let mut records = Vec::new();
+    while records.len() < expected && Instant::now() < deadline {
+        if let Some(polled) = consumer.poll(Duration::from_millis(200)) {
+            records.push(polled.expect("kafka message").detach());
+        }
+    }
+    records
+}
+
+/// A producer on `brokers`.
+pub fn producer(brokers: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("producer")
+}
+
+/// Produces raw bytes to a topic.
+pub async fn produce_raw(
+    brokers: &str,
+    topic: &str,
+    key: &str,
+    value: &[u8],
+    headers: OwnedHeaders,
+) {
+    producer(brokers)
+        .send(
+            FutureRecord::to(topic)
+                .key(key)
+                .payload(value)
+                .headers(headers),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("produce raw");
 }

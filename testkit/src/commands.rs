@@ -1,75 +1,26 @@
-//! Test harness: starts the real command server on a random port against its
-//! own fresh Postgres database, so tests run in parallel.
-#![allow(dead_code)]
+//! The command service in-process, an in-process relay, callers and the
+//! status helpers the command tests share.
 
-pub mod kafka;
-
+use crate::db::TestDb;
 use lms_commands::config::Config;
-use lms_commands::{server, store};
+use lms_commands::relay::{self, RelayConfig};
+use lms_commands::server;
 use lms_proto::command::v1::course_commands_client::CourseCommandsClient;
 use lms_proto::command::v1::enrollment_commands_client::EnrollmentCommandsClient;
 use lms_proto::command::v1::subscription_commands_client::SubscriptionCommandsClient;
+use lms_runtime::Shutdown;
 use sqlx::PgPool;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
-use tonic::{Code, Request, Status};
-use tonic_types::StatusExt;
+use tonic::Request;
 use uuid::Uuid;
 
-/// Server-level Postgres URL (any database); tests create their own.
-pub fn admin_url() -> String {
-    std::env::var("LMS_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-fn with_database(url: &str, database: &str) -> String {
-    match url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{database}"),
-        None => format!("{url}/{database}"),
-    }
-}
-
-pub struct TestDb {
-    pub name: String,
-    pub url: String,
-    pub pool: PgPool,
-}
-
+/// Event-store reads for assertions.
 impl TestDb {
-    pub async fn create() -> TestDb {
-        let name = format!("lms_test_{}", Uuid::now_v7().simple());
-        let admin = PgPool::connect(&admin_url())
-            .await
-            .expect("connect admin database");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin)
-            .await
-            .expect("create test database");
-        admin.close().await;
-        let url = with_database(&admin_url(), &name);
-        let pool = store::connect(&url, 30)
-            .await
-            .expect("connect test database");
-        store::migrate(&pool).await.expect("migrate");
-        TestDb { name, url, pool }
-    }
-
-    pub async fn drop_database(self) {
-        self.pool.close().await;
-        if let Ok(admin) = PgPool::connect(&admin_url()).await {
-            let _ = sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&admin)
-            .await;
-        }
-    }
-
     /// (event_type, metadata) of one aggregate's stream, in order.
     pub async fn events(
         &self,
@@ -103,48 +54,48 @@ impl TestDb {
     }
 }
 
-pub struct TestServer {
+/// The command server on random ports (gRPC and metrics); stopped on
+/// `stop()` or when dropped.
+pub struct CommandServer {
     pub addr: SocketAddr,
     pub metrics_addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    shutdown: Shutdown,
     task: Option<JoinHandle<()>>,
     channel: Channel,
 }
 
-impl TestServer {
-    pub async fn start(db: &TestDb) -> TestServer {
+impl CommandServer {
+    pub async fn start(db: &TestDb) -> CommandServer {
         Self::start_with(db, Config::default()).await
     }
 
-    pub async fn start_with(db: &TestDb, mut config: Config) -> TestServer {
-        config.database_url = db.url.clone();
+    pub async fn start_with(db: &TestDb, mut config: Config) -> CommandServer {
+        config.database_url = db.secret_url();
         let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
         let metrics = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind metrics");
         let addr = grpc.local_addr().expect("grpc addr");
         let metrics_addr = metrics.local_addr().expect("metrics addr");
-        let pool = store::connect(&db.url, config.db_max_connections)
+        let pool = lms_runtime::database::connect(&config.database_url, config.db_max_connections)
             .await
             .expect("pool");
-        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = Shutdown::new();
+        let stop = shutdown.clone();
         let task = tokio::spawn(async move {
-            let shutdown = async {
-                let _ = stopped.await;
-            };
-            if let Err(e) = server::serve(&config, pool, grpc, Some(metrics), shutdown).await {
-                panic!("server failed: {e}");
+            if let Err(e) = server::serve(&config, pool, grpc, Some(metrics), stop).await {
+                panic!("command server failed: {e}");
             }
         });
         let channel = Channel::from_shared(format!("http://{addr}"))
             .expect("endpoint")
             .connect()
             .await
-            .expect("connect to test server");
-        TestServer {
+            .expect("connect to the command server");
+        CommandServer {
             addr,
             metrics_addr,
-            stop: Some(stop),
+            shutdown,
             task: Some(task),
             channel,
         }
@@ -166,13 +117,97 @@ impl TestServer {
         SubscriptionCommandsClient::new(self.channel.clone())
     }
 
+    /// Stops and waits for in-flight calls.
     pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.shutdown.cancel();
         if let Some(task) = self.task.take() {
-            task.await.expect("server task");
+            task.await.expect("command server task");
         }
+    }
+}
+
+impl Drop for CommandServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Relay settings for a test: its own topic prefix, 3 partitions, quick polls.
+pub fn relay_config(db: &TestDb, brokers: &str, registry_url: &str) -> RelayConfig {
+    RelayConfig {
+        database_url: db.secret_url(),
+        kafka_brokers: brokers.to_string(),
+        schema_registry_url: registry_url.to_string(),
+        topic_prefix: crate::topic_prefix(),
+        topic_partitions: 3,
+        delivery_timeout_ms: 30_000,
+        poll_interval_ms: 100,
+        ..Default::default()
+    }
+}
+
+/// The relay running in-process; stopped on `stop()` or when dropped.
+pub struct Relay {
+    shutdown: Shutdown,
+    task: Option<JoinHandle<Result<(), relay::RelayError>>>,
+}
+
+impl Relay {
+    pub fn start(config: &RelayConfig, pool: &PgPool) -> Relay {
+        let shutdown = Shutdown::new();
+        let stop = shutdown.clone();
+        let (config, pool) = (config.clone(), pool.clone());
+        let task =
+            tokio::spawn(async move { relay::run(&config, pool, stop.cancelled_owned()).await });
+        Relay {
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    /// Stops it; what `relay::run` returned.
+    pub async fn stop(mut self) -> Result<(), relay::RelayError> {
+        self.shutdown.cancel();
+        match self.task.take() {
+            Some(task) => task.await.expect("relay task"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Outbox rows not yet published.
+pub async fn backlog(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        .fetch_one(pool)
+        .await
+        .expect("outbox backlog")
+}
+
+/// Waits until the relay published every outbox row; panics with a few of
+/// the rows' last errors when it does not in time.
+pub async fn wait_for_empty_outbox(pool: &PgPool, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = backlog(pool).await;
+        if left == 0 {
+            return;
+        }
+        if Instant::now() >= deadline {
+            let errors: Vec<(i64, i32, Option<String>)> = sqlx::query_as(
+                "SELECT position, attempts, last_error FROM outbox WHERE published_at IS NULL LIMIT 3",
+            )
+            .fetch_all(pool)
+            .await
+            .expect("outbox rows");
+            panic!("{left} events still unpublished, e.g. {errors:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -213,30 +248,4 @@ impl Caller {
         metadata.insert("x-actor-role", MetadataValue::from_static(self.role));
         request
     }
-}
-
-pub fn new_id() -> String {
-    Uuid::now_v7().to_string()
-}
-
-/// The `ErrorInfo.reason` of a status, if any.
-pub fn reason(status: &Status) -> Option<String> {
-    status.get_details_error_info().map(|info| info.reason)
-}
-
-/// The `BadRequest` field names of a status.
-pub fn violated_fields(status: &Status) -> Vec<String> {
-    status
-        .get_details_bad_request()
-        .map(|br| br.field_violations.into_iter().map(|v| v.field).collect())
-        .unwrap_or_default()
-}
-
-pub fn assert_refused(status: &Status, code: Code, expected_reason: &str) {
-    assert_eq!(status.code(), code, "unexpected status: {status:?}");
-    assert_eq!(
-        reason(status).as_deref(),
-        Some(expected_reason),
-        "status: {status:?}"
-    );
 }

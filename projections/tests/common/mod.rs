@@ -4,14 +4,11 @@
 //! and exact comparisons with every read model.
 #![allow(dead_code)]
 
-use super::harness;
 use futures::{stream, StreamExt};
-use harness::support::{new_id, Caller};
-use harness::*;
 use lms_proto::command::v1::*;
+use lms_testkit::pipeline::prelude::*;
 use redis::AsyncCommands;
 use std::collections::{BTreeMap, HashMap};
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -379,33 +376,5 @@ pub async fn assert_read_models_within(
     if with_catalog_and_dashboard {
         assert_eq!(dashboard_rows(h).await, expected.enrollments);
         assert_eq!(catalog_seats(h).await, expected.seats());
-    }
-}
-
-/// The children's logs (stdout) show with LMS_TEST_CHILD_LOG set.
-pub fn child_output() -> Stdio {
-    match std::env::var("LMS_TEST_CHILD_LOG") {
-        Ok(_) => Stdio::inherit(),
-        Err(_) => Stdio::null(),
-    }
-}
-
-pub fn kill(child: &std::process::Child, signal: &str) {
-    let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill {signal}");
-}
-
-/// Kills children still running when the test ends (even on a panic).
-pub struct Children(pub Vec<std::process::Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }

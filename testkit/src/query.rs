@@ -1,0 +1,123 @@
+//! The query service in-process on random ports, on a test database and a
+//! Redis key prefix of the test's own.
+
+use crate::db::TestDb;
+use lms_proto::query::v1::billing_queries_client::BillingQueriesClient;
+use lms_proto::query::v1::course_queries_client::CourseQueriesClient;
+use lms_proto::query::v1::student_queries_client::StudentQueriesClient;
+use lms_readmodels::config::Config;
+use lms_readmodels::server;
+use lms_runtime::{SecretString, Shutdown};
+use redis::aio::ConnectionManager;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// The prefix every service uses by default: a test never writes under it.
+const SHARED_PREFIX: &str = "lms";
+
+pub struct QueryServer {
+    pub addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    pub prefix: String,
+    pub redis: ConnectionManager,
+    owns_prefix: bool,
+    shutdown: Shutdown,
+    task: Option<JoinHandle<()>>,
+    channel: Channel,
+}
+
+impl QueryServer {
+    /// On `db`, with a fresh Redis prefix (its keys deleted on `stop()`).
+    pub async fn start(db: &TestDb) -> QueryServer {
+        Self::start_with(db, Config::default()).await
+    }
+
+    /// On `db` with `config`; a fresh Redis prefix unless `config` names
+    /// one (a test's pipeline shares its prefix with its workers).
+    pub async fn start_with(db: &TestDb, mut config: Config) -> QueryServer {
+        config.database_url = db.secret_url();
+        config.redis_url = SecretString::from(crate::redis::url());
+        let owns_prefix = config.redis_prefix == SHARED_PREFIX;
+        if owns_prefix {
+            config.redis_prefix = crate::redis::unique_prefix();
+        }
+        let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
+        let metrics = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind metrics");
+        let addr = grpc.local_addr().expect("grpc addr");
+        let metrics_addr = metrics.local_addr().expect("metrics addr");
+        let pool = lms_runtime::database::connect(&config.database_url, 10)
+            .await
+            .expect("pool");
+        let redis = crate::redis::connect().await;
+        let prefix = config.redis_prefix.clone();
+        let server_redis = redis.clone();
+        let shutdown = Shutdown::new();
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) =
+                server::serve(&config, pool, server_redis, grpc, Some(metrics), stop).await
+            {
+                panic!("query server failed: {e}");
+            }
+        });
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect to the query server");
+        QueryServer {
+            addr,
+            metrics_addr,
+            prefix,
+            redis,
+            owns_prefix,
+            shutdown,
+            task: Some(task),
+            channel,
+        }
+    }
+
+    pub fn courses(&self) -> CourseQueriesClient<Channel> {
+        CourseQueriesClient::new(self.channel.clone())
+    }
+
+    pub fn students(&self) -> StudentQueriesClient<Channel> {
+        StudentQueriesClient::new(self.channel.clone())
+    }
+
+    pub fn billing(&self) -> BillingQueriesClient<Channel> {
+        BillingQueriesClient::new(self.channel.clone())
+    }
+
+    /// Runs a Redis command with this server's key prefix put for `{p}`.
+    pub async fn redis_cmd(&self, args: &[&str]) {
+        let mut redis = self.redis.clone();
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(arg.replace("{p}", &self.prefix));
+        }
+        let _: redis::Value = cmd.query_async(&mut redis).await.expect("redis command");
+    }
+
+    /// Stops (waiting for in-flight queries) and deletes the prefix's keys
+    /// when the prefix is its own.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.expect("query server task");
+        }
+        if self.owns_prefix {
+            crate::redis::clear(&self.redis, &self.prefix).await;
+        }
+    }
+}
+
+impl Drop for QueryServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
