@@ -116,7 +116,7 @@ eval "$(scripts/infra.sh env)"
 pair_with_broker
 
 echo "==> build"
-cargo build --locked -p lms-commands -p lms-schema-registry -p lms-readmodels -p lms-projections -p xtask
+cargo build --locked -p lms-commands -p lms-relay -p lms-schema-registry -p lms-query -p lms-projections -p xtask
 
 echo "==> services"
 stop_services

@@ -8,6 +8,5 @@ pub mod context;
 pub mod error;
 pub mod grpc;
 pub mod payment_sandbox;
-pub mod relay;
 pub mod server;
 pub mod store;

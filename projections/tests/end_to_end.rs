@@ -22,7 +22,7 @@ use tonic_types::StatusExt;
 
 /// `lms-query` in process, reading the harness's database and Redis prefix.
 async fn query_server(h: &Harness) -> QueryServer {
-    let config = lms_readmodels::config::Config {
+    let config = lms_query::config::Config {
         redis_prefix: h.config.redis_prefix.clone(),
         read_your_writes_timeout_ms: 5_000,
         ..Default::default()

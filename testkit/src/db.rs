@@ -75,7 +75,7 @@ impl TestDb {
     }
 
     /// With the read-model schemas.
-    #[cfg(feature = "query")]
+    #[cfg(feature = "readmodels")]
     pub async fn read_models() -> TestDb {
         let db = Self::empty().await;
         lms_readmodels::migrate(&db.pool)

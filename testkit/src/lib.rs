@@ -36,6 +36,8 @@ pub mod query;
 pub mod redis;
 #[cfg(feature = "registry")]
 pub mod registry;
+#[cfg(feature = "relay")]
+pub mod relay;
 #[cfg(any(feature = "commands", feature = "query"))]
 pub mod status;
 

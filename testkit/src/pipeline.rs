@@ -3,14 +3,15 @@
 //! in-process on the shared broker under a topic prefix of the test's own,
 //! and a Redis prefix of its own; workers started on demand.
 
-use crate::commands::{relay_config, Caller, CommandServer, Relay};
+use crate::commands::{Caller, CommandServer};
 use crate::db::TestDb;
 use crate::registry::Registry;
+use crate::relay::{relay_config, Relay};
 use crate::wait::eventually;
 use crate::{new_id, shared_brokers};
-use lms_commands::relay::RelayConfig;
 use lms_projections::{run_projection, Config, Projection, Services, WorkerError};
 use lms_proto::command::v1::*;
+use lms_relay::RelayConfig;
 use lms_runtime::{SecretString, Shutdown};
 use rdkafka::message::OwnedHeaders;
 use std::ffi::OsStr;

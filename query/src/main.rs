@@ -1,8 +1,9 @@
 //! `lms-query`: the query service binary (lms.query.v1).
 
 use anyhow::Context;
-use lms_readmodels::config::Config;
-use lms_readmodels::{migrate, server};
+use lms_query::config::Config;
+use lms_query::server;
+use lms_readmodels::migrate;
 use lms_runtime::{database, redis, settings, shutdown, telemetry, Settings};
 use tokio::net::TcpListener;
 

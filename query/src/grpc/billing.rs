@@ -1,7 +1,6 @@
 //! `BillingQueries`: GetSubscription and ListInvoices (`billing` schema).
 
 use super::{amount, observe, optional_timestamp, timestamp, QueryContext, Violations};
-use crate::billing::{self, InvoiceRow, SubscriptionRow};
 use crate::error::QueryError;
 use crate::page_token::{self, Cursor};
 use crate::read_your_writes::ReadModel;
@@ -10,6 +9,7 @@ use lms_proto::query::v1::{
     GetSubscriptionRequest, GetSubscriptionResponse, Invoice, ListInvoicesRequest,
     ListInvoicesResponse, Subscription,
 };
+use lms_readmodels::billing::{self, InvoiceRow, SubscriptionRow};
 use tonic::{Request, Response, Status};
 
 /// Tag of ListInvoices page tokens.

@@ -4,17 +4,17 @@
 use super::{
     amount, count, count_source, observe, optional_timestamp, timestamp, QueryContext, Violations,
 };
-use crate::catalog::{self, CourseFilter, CourseRow};
 use crate::course_cache::PublishedPage;
 use crate::error::QueryError;
 use crate::page_token::{self, Cursor};
 use crate::read_your_writes::ReadModel;
-use crate::roster::{self, EnrollmentRow};
 use lms_proto::query::v1::course_queries_server::CourseQueries;
 use lms_proto::query::v1::{
     Course, Enrollment, GetCourseRequest, GetCourseResponse, GetRosterRequest, GetRosterResponse,
     ListCoursesRequest, ListCoursesResponse,
 };
+use lms_readmodels::catalog::{self, CourseFilter, CourseRow};
+use lms_readmodels::roster::{self, EnrollmentRow};
 use tonic::{Request, Response, Status};
 
 /// A title is at most 200 characters: a longer search cannot match.

@@ -13,7 +13,7 @@ pub use leader::Leadership;
 pub use outbox::{OutboxStore, PendingEvent};
 pub use publisher::Publisher;
 
-use crate::store::OUTBOX_CHANNEL;
+use lms_commands::store::OUTBOX_CHANNEL;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use std::collections::HashSet;

@@ -3,12 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use futures::StreamExt;
-use lms_commands::relay::RelayConfig;
 use lms_proto::command::v1::*;
-use lms_testkit::commands::{self, backlog, wait_for_empty_outbox, Caller, CommandServer, Relay};
+use lms_relay::RelayConfig;
+use lms_testkit::commands::{Caller, CommandServer};
 use lms_testkit::kafka::{consume_all, Consumed, PrivateBroker};
 use lms_testkit::process::Children;
 use lms_testkit::registry::Registry;
+use lms_testkit::relay::{self, backlog, wait_for_empty_outbox, Relay};
 use lms_testkit::{new_id, shared_brokers, TestDb};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 fn relay_config(db: &TestDb, brokers: &str, registry: &Registry) -> RelayConfig {
     RelayConfig {
         delivery_timeout_ms: 3_000,
-        ..commands::relay_config(db, brokers, &registry.url)
+        ..relay::relay_config(db, brokers, &registry.url)
     }
 }
 

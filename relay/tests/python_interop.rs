@@ -5,10 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use apache_avro::types::Value as Avro;
-use lms_commands::relay::RelayConfig;
 use lms_proto::command::v1::*;
-use lms_testkit::commands::{wait_for_empty_outbox, Caller, CommandServer, Relay};
+use lms_relay::RelayConfig;
+use lms_testkit::commands::{Caller, CommandServer};
 use lms_testkit::registry::Registry;
+use lms_testkit::relay::{wait_for_empty_outbox, Relay};
 use lms_testkit::{new_id, shared_brokers, topic_prefix, TestDb};
 use schema_registry_converter::async_impl::avro::AvroDecoder;
 use schema_registry_converter::async_impl::schema_registry::SrSettings;

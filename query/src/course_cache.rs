@@ -7,8 +7,8 @@
 //!   exists (the projection sets it once it has caught up, and a rebuild
 //!   deletes it first).
 
-use crate::catalog::CourseRow;
 use chrono::{DateTime, Utc};
+use lms_readmodels::catalog::CourseRow;
 use redis::aio::ConnectionManager;
 use redis::Script;
 use std::collections::HashMap;

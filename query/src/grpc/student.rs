@@ -1,13 +1,13 @@
 //! `StudentQueries`: GetStudentDashboard (`dashboard` schema).
 
 use super::{count, observe, timestamp, QueryContext, Violations};
-use crate::dashboard::{self, StudentCourseRow};
 use crate::error::QueryError;
 use crate::read_your_writes::ReadModel;
 use lms_proto::query::v1::student_queries_server::StudentQueries;
 use lms_proto::query::v1::{
     GetStudentDashboardRequest, GetStudentDashboardResponse, StudentCourse,
 };
+use lms_readmodels::dashboard::{self, StudentCourseRow};
 use tonic::{Request, Response, Status};
 
 pub struct StudentQueriesService {

@@ -7,7 +7,7 @@ use lms_proto::query::v1::{
     GetCourseRequest, GetRosterRequest, GetStudentDashboardRequest, GetSubscriptionRequest,
     ListCoursesRequest, ListInvoicesRequest, MinPosition,
 };
-use lms_readmodels::config::Config;
+use lms_query::config::Config;
 use lms_testkit::query::QueryServer;
 use lms_testkit::status::violated_fields;
 use lms_testkit::TestDb;

@@ -29,10 +29,10 @@ impl ReadModel {
 
     pub fn projection(self) -> &'static str {
         match self {
-            ReadModel::Catalog => crate::catalog::PROJECTION,
-            ReadModel::Roster => crate::roster::PROJECTION,
-            ReadModel::Dashboard => crate::dashboard::PROJECTION,
-            ReadModel::Billing => crate::billing::PROJECTION,
+            ReadModel::Catalog => lms_readmodels::catalog::PROJECTION,
+            ReadModel::Roster => lms_readmodels::roster::PROJECTION,
+            ReadModel::Dashboard => lms_readmodels::dashboard::PROJECTION,
+            ReadModel::Billing => lms_readmodels::billing::PROJECTION,
         }
     }
 }

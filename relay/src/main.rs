@@ -1,8 +1,8 @@
 //! `lms-relay`: publishes the transactional outbox to Kafka.
 
 use anyhow::Context;
-use lms_commands::relay::{self, RelayConfig};
 use lms_commands::store;
+use lms_relay::{self as relay, RelayConfig};
 use lms_runtime::{database, settings, shutdown, telemetry, Settings};
 use tokio::net::TcpListener;
 
