@@ -116,19 +116,19 @@ eval "$(scripts/infra.sh env)"
 pair_with_broker
 
 echo "==> build"
-cargo build --locked -p lms-commands -p lms-relay -p lms-schema-registry -p lms-query -p lms-projections -p xtask
+cargo build --locked -p lms-commands -p lms-relay -p lms-schema-registry -p lms-query -p lms-projections -p lms-cli
 
 echo "==> services"
 stop_services
 start lms-schema-registry LMS_HTTP_ADDR="$REGISTRY_ADDR"
 ready lms-schema-registry lms_port_open 127.0.0.1 "${REGISTRY_ADDR##*:}"
 start lms-commands LMS_GRPC_ADDR="$GRPC_ADDR" LMS_METRICS_ADDR="$COMMANDS_METRICS"
-ready lms-commands target/debug/xtask --endpoint "http://$GRPC_ADDR" health
+ready lms-commands target/debug/lms --endpoint "http://$GRPC_ADDR" health
 start lms-relay LMS_METRICS_ADDR="$RELAY_METRICS" LMS_SCHEMA_REGISTRY_URL="http://$REGISTRY_ADDR"
 ready lms-relay lms_port_open 127.0.0.1 "${RELAY_METRICS##*:}"
 # lms-query migrates the read models before it serves, so it goes first.
 start lms-query LMS_GRPC_ADDR="$QUERY_ADDR" LMS_METRICS_ADDR="$QUERY_METRICS"
-ready lms-query target/debug/xtask --endpoint "http://$QUERY_ADDR" health
+ready lms-query target/debug/lms --endpoint "http://$QUERY_ADDR" health
 start lms-projections LMS_METRICS_ADDR="$PROJECTIONS_METRICS" \
   LMS_SCHEMA_REGISTRY_URL="http://$REGISTRY_ADDR" -- run
 ready lms-projections lms_port_open 127.0.0.1 "${PROJECTIONS_METRICS##*:}"
@@ -139,7 +139,7 @@ echo "==> demo data"
 # demo's queries wait for the command replies' positions and, while the
 # server answers UNAVAILABLE (READ_MODEL_BEHIND), ask again after the
 # RetryInfo delay, for at most 60 s.
-target/debug/xtask --endpoint "http://$GRPC_ADDR" --query-endpoint "http://$QUERY_ADDR" demo
+target/debug/lms --endpoint "http://$GRPC_ADDR" --query-endpoint "http://$QUERY_ADDR" demo
 
 echo "==> outbox"
 # The relay publishes asynchronously: wait until the outbox is drained.
@@ -148,7 +148,7 @@ outbox_empty() {
 }
 ready lms-relay outbox_empty
 echo "every event is on Kafka; the latest records, decoded through the registry:"
-target/debug/xtask events --idle-timeout 3 | tail -n 12
+target/debug/lms events --idle-timeout 3 | tail -n 12
 
 cat <<EOT
 
@@ -166,14 +166,14 @@ The LMS is running.
   logs              $LOG_DIR/
 
 Try it (our bundled client; grpcurl works too, through reflection):
-  target/debug/xtask --role instructor --actor 0190b5b4-0000-7000-8000-000000000001 \\
+  target/debug/lms --role instructor --actor 0190b5b4-0000-7000-8000-000000000001 \\
       create-course --title "My course" --instructor 0190b5b4-0000-7000-8000-000000000001 --capacity 5
   grpcurl -plaintext -H 'x-actor-id: 0190b5b4-0000-7000-8000-000000000001' -H 'x-actor-role: admin' \\
       -d '{"command_id":"demo-1","title":"T","instructor_ids":["0190b5b4-0000-7000-8000-000000000001"],"capacity":3}' \\
       $GRPC_ADDR lms.command.v1.CourseCommands/CreateCourse
-  target/debug/xtask events            # every record on the topics, decoded (--json for all fields)
-  target/debug/xtask list-courses --status published      # the query API, lms.query.v1 on $QUERY_ADDR
-  target/debug/xtask get-course <course id from the demo>  # also roster, dashboard, subscription, invoices
+  target/debug/lms events            # every record on the topics, decoded (--json for all fields)
+  target/debug/lms list-courses --status published      # the query API, lms.query.v1 on $QUERY_ADDR
+  target/debug/lms get-course <course id from the demo>  # also roster, dashboard, subscription, invoices
   psql $LMS_DATABASE_URL -c 'select position, aggregate_type, event_type, sequence from events order by position'
 EOT
 

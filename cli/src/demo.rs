@@ -454,9 +454,9 @@ async fn write(conn: &Connection, out: Output) -> anyhow::Result<Script> {
         ("enrollment D, course 1", enrollment_d.id.clone()),
     ]);
     out.note(&format!(
-        "\ntry:\n  cargo run -q -p xtask -- --role student --actor {} withdraw --enrollment {}\n  \
-         cargo run -q -p xtask -- --role student --actor {} enroll --course {}\n  \
-         cargo run -q -p xtask -- roster {}",
+        "\ntry:\n  cargo run -q -p lms-cli -- --role student --actor {} withdraw --enrollment {}\n  \
+         cargo run -q -p lms-cli -- --role student --actor {} enroll --course {}\n  \
+         cargo run -q -p lms-cli -- roster {}",
         d.actor, enrollment_d.id, a.actor, course1.id, course1.id
     ));
     Ok(Script {

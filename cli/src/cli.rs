@@ -12,17 +12,17 @@ use uuid::Uuid;
 
 #[derive(Debug, Parser)]
 #[command(
-    name = "xtask",
+    name = "lms",
     about = "Client for the LMS command service (lms.command.v1) and query service (lms.query.v1)",
     after_help = "Examples:\n  \
-        xtask health --wait 30\n  \
-        xtask demo\n  \
-        xtask --role instructor --actor <uuid> create-course --title 'Rust 101' --capacity 2\n  \
-        xtask --role student --actor <uuid> enroll --course <uuid>\n  \
-        xtask events --max 20\n  \
-        xtask list-courses --status published\n  \
-        xtask get-course <uuid> --min-aggregate <uuid> --min-sequence 8\n  \
-        xtask --endpoint http://127.0.0.1:50052 health"
+        lms health --wait 30\n  \
+        lms demo\n  \
+        lms --role instructor --actor <uuid> create-course --title 'Rust 101' --capacity 2\n  \
+        lms --role student --actor <uuid> enroll --course <uuid>\n  \
+        lms events --max 20\n  \
+        lms list-courses --status published\n  \
+        lms get-course <uuid> --min-aggregate <uuid> --min-sequence 8\n  \
+        lms --endpoint http://127.0.0.1:50052 health"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -616,7 +616,7 @@ mod tests {
     }
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied()))
+        Cli::try_parse_from(std::iter::once("lms").chain(args.iter().copied()))
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `xtask`: a small client for the LMS command and query services, since
+//! `lms` (package lms-cli): a small client for the LMS command and query services, since
 //! grpcurl is not at hand everywhere. `demo` runs the scripted walk-through
 //! and reads its data back through the query service, `health` checks (or
 //! waits for) a server, one subcommand per RPC explores the APIs, and

@@ -1,4 +1,4 @@
-//! `xtask events`: reads the event topics lms-relay publishes to, decodes each
+//! `lms events`: reads the event topics lms-relay publishes to, decodes each
 //! value (Confluent wire format, Avro) through the schema registry and prints
 //! one line per record.
 //!
@@ -60,7 +60,7 @@ pub async fn run(args: &EventsArgs, json: bool) -> anyhow::Result<bool> {
         .set("bootstrap.servers", &args.brokers)
         .set(
             "group.id",
-            format!("xtask-events-{}", uuid::Uuid::now_v7().simple()),
+            format!("lms-cli-events-{}", uuid::Uuid::now_v7().simple()),
         )
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
