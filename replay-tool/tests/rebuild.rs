@@ -72,10 +72,20 @@ async fn a_rebuild_while_commands_arrive_swaps_in_and_verify_finds_no_difference
         let (h, courses) = (h.clone(), courses.clone());
         tokio::spawn(async move { enroll(&h, &courses, 120, Duration::from_millis(50)).await })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The load is under way before the first rebuild starts.
+    let under_way = |pool: sqlx::PgPool| async move {
+        let enrolled: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'StudentEnrolled'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        enrolled >= 30
+    };
+    eventually(Duration::from_secs(30), || under_way(h.db.pool.clone()))
+        .await
+        .expect("the concurrent enrollments started");
     for projection in ["course-catalog", "roster"] {
         let output = replay(&h, &["rebuild", projection, "--batch-size", "7"]);
-        println!("{}", text(&output));
         assert!(output.status.success(), "{}", text(&output));
         assert!(
             text(&output).contains(&format!("rebuilt {projection}:")),
@@ -106,7 +116,6 @@ async fn a_rebuild_while_commands_arrive_swaps_in_and_verify_finds_no_difference
 
     for projection in ["course-catalog", "roster"] {
         let output = replay(&h, &["verify", projection, "--settle-secs", "60"]);
-        println!("{}", text(&output));
         assert!(output.status.success(), "{}", text(&output));
         assert!(text(&output).contains("no difference"), "{}", text(&output));
     }

@@ -180,7 +180,6 @@ async fn avro_export_is_read_back_by_fastavro_with_every_event_intact() {
         ],
     )
     .ok();
-    println!("{}", run.stderr);
     assert_eq!(
         run.stderr,
         format!(
@@ -194,8 +193,6 @@ async fn avro_export_is_read_back_by_fastavro_with_every_event_intact() {
     assert!(!dir.join("all.avro.partial").exists());
 
     let (header, records) = read_with_fastavro(&file);
-    println!("{header}");
-    println!("{}", records[0]);
     assert_eq!(header["schema"], "lms.replay.v1.ExportedEvent");
     let every_record: Vec<String> = lms_schemas::EVENTS
         .iter()
@@ -289,7 +286,6 @@ async fn jsonl_export_is_the_event_store_verbatim_in_position_order() {
         "a summary, and no progress bar when stderr is not a terminal"
     );
     let documents = run.json_lines();
-    println!("{}", documents[0]);
     assert_eq!(documents.len(), rows.len());
     for (document, row) in documents.iter().zip(&rows) {
         let expected = json!({
@@ -342,7 +338,6 @@ async fn jsonl_export_is_the_event_store_verbatim_in_position_order() {
             "/nonexistent-dir/events.jsonl",
         ],
     );
-    println!("{}", run.stderr);
     assert_eq!(run.code, 6, "{}", run.stderr);
     assert!(run
         .stderr
@@ -427,7 +422,6 @@ async fn export_filters_by_aggregate_type_and_recorded_time() {
         ],
     ));
     let expected = expect(&|r| from <= r.recorded_at && r.recorded_at < to);
-    println!("window [{from}, {to}): positions {window:?}");
     assert_eq!(window, expected);
     assert!(!window.is_empty() && window.len() < rows.len());
     assert!(window.contains(
@@ -517,7 +511,6 @@ async fn an_interrupted_export_exits_130_and_leaves_no_file_behind() {
     assert!(killed.success());
     let output = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stderr}");
     assert_eq!(output.status.code(), Some(130), "{stderr}");
     assert!(
         stderr.contains("lms-replay: stopped by SIGTERM"),

@@ -43,7 +43,6 @@ async fn history_prints_every_event_with_who_when_correlation_and_causation() {
 
     // The table, for people.
     let table = replay(&db, &["history", "Course", &course_id]).ok().text();
-    println!("{table}");
     let lines: Vec<&str> = table.lines().collect();
     let row_of = |row: &Row| -> &str {
         let marker = format!("{} v{}", row.event_type, row.event_version);
@@ -134,7 +133,6 @@ async fn history_of_an_unknown_aggregate_exits_3() {
     let db = TestDb::event_store().await;
     let unknown = new_id();
     let run = replay(&db, &["history", "Enrollment", &unknown]);
-    println!("{}", run.stderr);
     assert_eq!(run.code, 3);
     assert!(
         run.stderr.contains(&format!(
@@ -167,7 +165,6 @@ async fn usage_errors_exit_2_and_an_unreachable_database_exits_4() {
         vec![],
     ] {
         let run = replay(&db, &args);
-        println!("{args:?}: {}", run.stderr.lines().next().unwrap_or(""));
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
     }
 
