@@ -2,7 +2,7 @@
 
 use cqrs_es::AggregateError;
 use lms_domain::{DomainError, ErrorKind, FieldViolation};
-use std::collections::HashMap;
+use lms_runtime::grpc::status;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -95,7 +95,7 @@ impl From<sqlx::Error> for CommandError {
             sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
                 CommandError::Conflict
             }
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            _ if lms_runtime::database::is_unavailable(&err) => {
                 CommandError::Unavailable(err.to_string())
             }
             _ => CommandError::Internal(err.to_string()),
@@ -104,20 +104,17 @@ impl From<sqlx::Error> for CommandError {
 }
 
 fn error_info(reason: &str) -> ErrorDetails {
-    ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::<String, String>::new())
+    status::error_info(reason, ERROR_DOMAIN)
 }
 
 impl From<CommandError> for Status {
     fn from(err: CommandError) -> Self {
         let message = err.to_string();
         match err {
-            CommandError::Invalid(violations) => {
-                let mut details = ErrorDetails::new();
-                for v in violations {
-                    details.add_bad_request_violation(v.field, v.description);
-                }
-                Status::with_error_details(Code::InvalidArgument, message, details)
-            }
+            CommandError::Invalid(violations) => status::invalid_argument(
+                message,
+                violations.into_iter().map(|v| (v.field, v.description)),
+            ),
             CommandError::Rejected { kind, reason, .. } => {
                 let code = match kind {
                     ErrorKind::NotFound => Code::NotFound,
@@ -146,18 +143,8 @@ impl From<CommandError> for Status {
             CommandError::Unauthenticated(_) => Status::unauthenticated(message),
             // The cause stays in the server's log (`handle`): a client never
             // sees a database's or a driver's words.
-            CommandError::Unavailable(_) => {
-                let mut details = error_info("STORE_UNAVAILABLE");
-                details.set_retry_info(Some(std::time::Duration::from_secs(1)));
-                Status::with_error_details(
-                    Code::Unavailable,
-                    "event store unavailable; retry",
-                    details,
-                )
-            }
-            CommandError::Internal(_) => {
-                Status::with_error_details(Code::Internal, "internal error", error_info("INTERNAL"))
-            }
+            CommandError::Unavailable(_) => status::store_unavailable("event store", ERROR_DOMAIN),
+            CommandError::Internal(_) => status::internal(ERROR_DOMAIN),
         }
     }
 }

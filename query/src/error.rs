@@ -1,6 +1,6 @@
 //! The query side's error type, and its one mapping to `tonic::Status`.
 
-use std::collections::HashMap;
+use lms_runtime::grpc::status;
 use std::time::Duration;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -70,7 +70,7 @@ impl QueryError {
 impl From<sqlx::Error> for QueryError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            _ if lms_runtime::database::is_unavailable(&err) => {
                 QueryError::Unavailable(err.to_string())
             }
             _ => QueryError::Internal(err.to_string()),
@@ -79,20 +79,17 @@ impl From<sqlx::Error> for QueryError {
 }
 
 fn error_info(reason: &str) -> ErrorDetails {
-    ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::<String, String>::new())
+    status::error_info(reason, ERROR_DOMAIN)
 }
 
 impl From<QueryError> for Status {
     fn from(err: QueryError) -> Self {
         let message = err.to_string();
         match err {
-            QueryError::Invalid(violations) => {
-                let mut details = ErrorDetails::new();
-                for v in violations {
-                    details.add_bad_request_violation(v.field, v.description);
-                }
-                Status::with_error_details(Code::InvalidArgument, message, details)
-            }
+            QueryError::Invalid(violations) => status::invalid_argument(
+                message,
+                violations.into_iter().map(|v| (v.field, v.description)),
+            ),
             QueryError::NotFound { what, .. } => {
                 let reason = format!("{}_NOT_FOUND", what.to_uppercase());
                 Status::with_error_details(Code::NotFound, message, error_info(&reason))
@@ -105,17 +102,9 @@ impl From<QueryError> for Status {
             // The cause stays in the server's log: a client never sees a
             // database's or a driver's words.
             QueryError::Unavailable(_) => {
-                let mut details = error_info("STORE_UNAVAILABLE");
-                details.set_retry_info(Some(Duration::from_secs(1)));
-                Status::with_error_details(
-                    Code::Unavailable,
-                    "read model store unavailable; retry",
-                    details,
-                )
+                status::store_unavailable("read model store", ERROR_DOMAIN)
             }
-            QueryError::Internal(_) => {
-                Status::with_error_details(Code::Internal, "internal error", error_info("INTERNAL"))
-            }
+            QueryError::Internal(_) => status::internal(ERROR_DOMAIN),
         }
     }
 }

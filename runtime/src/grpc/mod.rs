@@ -2,6 +2,8 @@
 //! `/metrics` beside it, and a graceful stop (health turns NOT_SERVING,
 //! in-flight calls finish) when the shutdown token is cancelled.
 
+pub mod status;
+
 use crate::shutdown::Shutdown;
 use crate::telemetry;
 use std::convert::Infallible;
