@@ -49,8 +49,8 @@ pub struct GlobalArgs {
     /// Caller id (x-actor-id); a fresh UUIDv7 when absent.
     #[arg(long, global = true, value_name = "UUID")]
     pub actor: Option<Uuid>,
-    /// Caller role (x-actor-role).
-    #[arg(long, global = true, value_enum, default_value_t = Role::Admin)]
+    /// Caller role (x-actor-role): student, instructor or admin.
+    #[arg(long, global = true, default_value_t = Role::Admin)]
     pub role: Role,
     /// Tenant (x-tenant-id); the server's default tenant when absent.
     #[arg(long, global = true)]

@@ -19,23 +19,9 @@ pub const ACTOR_ROLE_HEADER: &str = "x-actor-role";
 pub const TENANT_HEADER: &str = "x-tenant-id";
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
-/// The role asserted in `x-actor-role`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Role {
-    Student,
-    Instructor,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Student => "student",
-            Role::Instructor => "instructor",
-            Role::Admin => "admin",
-        }
-    }
-}
+/// The role asserted in `x-actor-role`: the domain's, which parses and
+/// prints its own name.
+pub use lms_domain::Role;
 
 /// Who sends a command (`x-actor-id`, `x-actor-role`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -55,16 +55,10 @@ pub fn actor_from(metadata: &MetadataMap) -> Result<Actor, CommandError> {
     let user_id: UserId = id
         .parse()
         .map_err(|_| CommandError::Unauthenticated(format!("{ACTOR_ID_HEADER} must be a UUID")))?;
-    let role = match header(metadata, ACTOR_ROLE_HEADER).unwrap_or("student") {
-        "student" => Role::Student,
-        "instructor" => Role::Instructor,
-        "admin" => Role::Admin,
-        other => {
-            return Err(CommandError::Unauthenticated(format!(
-                "{ACTOR_ROLE_HEADER} '{other}' is not student, instructor or admin"
-            )))
-        }
-    };
+    let role: Role = header(metadata, ACTOR_ROLE_HEADER)
+        .unwrap_or("student")
+        .parse()
+        .map_err(|e| CommandError::Unauthenticated(format!("{ACTOR_ROLE_HEADER} {e}")))?;
     Ok(Actor::new(user_id, role))
 }
 
@@ -121,11 +115,7 @@ impl CommandContext {
 
     /// The envelope fields every event of this command carries.
     pub fn metadata(&self) -> HashMap<String, String> {
-        let role = match self.actor.role {
-            Role::Student => "student",
-            Role::Instructor => "instructor",
-            Role::Admin => "admin",
-        };
+        let role = self.actor.role.as_str();
         HashMap::from([
             ("command_id".into(), self.command_id.clone()),
             ("command_type".into(), self.command_type.into()),

@@ -12,6 +12,41 @@ pub enum Role {
     Admin,
 }
 
+/// A role name that is none of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not student, instructor or admin")]
+pub struct UnknownRole(pub String);
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Student, Role::Instructor, Role::Admin];
+
+    /// The name on the wire (headers, event metadata, tokens).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Student => "student",
+            Role::Instructor => "instructor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = UnknownRole;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == name)
+            .ok_or_else(|| UnknownRole(name.to_string()))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
     pub user_id: UserId,
@@ -30,5 +65,21 @@ impl Actor {
     /// A student acts for themselves; an admin acts for anyone.
     pub fn may_act_for(&self, user: UserId) -> bool {
         self.is_admin() || self.user_id == user
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_role_reads_back_what_it_prints_and_refuses_other_names() {
+        for role in Role::ALL {
+            assert_eq!(role.to_string().parse::<Role>(), Ok(role));
+        }
+        assert_eq!(
+            "Admin".parse::<Role>(),
+            Err(UnknownRole("Admin".to_string()))
+        );
     }
 }

@@ -13,7 +13,7 @@ pub mod ids;
 pub mod payment;
 pub mod subscription;
 
-pub use actor::{Actor, Role};
+pub use actor::{Actor, Role, UnknownRole};
 pub use clock::{Clock, FixedClock};
 pub use error::{DomainError, ErrorKind, FieldViolation};
 pub use ids::{CourseId, EnrollmentId, InvoiceId, LessonId, ModuleId, SubscriptionId, UserId};
