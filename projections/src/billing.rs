@@ -21,7 +21,7 @@ pub struct BillingProjection;
 
 impl Projection for BillingProjection {
     fn name(&self) -> &'static str {
-        "billing"
+        crate::workers::ProjectionId::Billing.as_str()
     }
 
     fn schema(&self) -> &'static str {

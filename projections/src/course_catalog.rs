@@ -27,7 +27,7 @@ fn access_columns(access: &Access) -> (&'static str, Option<i64>, Option<&'stati
 
 impl Projection for CourseCatalogProjection {
     fn name(&self) -> &'static str {
-        "course-catalog"
+        crate::workers::ProjectionId::CourseCatalog.as_str()
     }
 
     fn schema(&self) -> &'static str {

@@ -3,7 +3,8 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use lms_projections::{workers, Config, Services};
+use lms_projections::workers::{self, ProjectionId};
+use lms_projections::{Config, Services};
 use lms_runtime::{database, shutdown, telemetry, Settings};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -27,10 +28,10 @@ enum Command {
     Run {
         /// Only these projections (repeatable); default: all.
         #[arg(long = "projection")]
-        projections: Vec<String>,
+        projections: Vec<ProjectionId>,
     },
     /// Re-apply the dead letters of one projection.
-    RedriveDlq { projection: String },
+    RedriveDlq { projection: ProjectionId },
 }
 
 #[tokio::main]
@@ -62,9 +63,8 @@ async fn main() -> anyhow::Result<()> {
     match command {
         Command::Run { projections } => run(&config, &services, projections).await,
         Command::RedriveDlq { projection } => {
-            let report = workers::redrive_by_name(&projection, &services)
+            let report = workers::redrive_by_id(projection, &services)
                 .await
-                .with_context(|| format!("unknown projection {projection}"))?
                 .context("redrive failed")?;
             println!(
                 "{projection}: applied {}, skipped {}, failed again {}, other projections {}",
@@ -75,9 +75,13 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn run(config: &Config, services: &Services, selected: Vec<String>) -> anyhow::Result<()> {
-    let names: Vec<String> = if selected.is_empty() {
-        workers::NAMES.iter().map(|n| n.to_string()).collect()
+async fn run(
+    config: &Config,
+    services: &Services,
+    selected: Vec<ProjectionId>,
+) -> anyhow::Result<()> {
+    let ids: Vec<ProjectionId> = if selected.is_empty() {
+        ProjectionId::ALL.to_vec()
     } else {
         selected
     };
@@ -87,15 +91,10 @@ async fn run(config: &Config, services: &Services, selected: Vec<String>) -> any
     let stop = shutdown::on_signals();
     let metrics_server = tokio::spawn(telemetry::serve_metrics(metrics, stop.clone()));
     let mut set = JoinSet::new();
-    for name in &names {
-        if !workers::spawn(name, services, &stop, &mut set) {
-            stop.cancel();
-            bail!(
-                "unknown projection {name} (known: {})",
-                workers::NAMES.join(", ")
-            );
-        }
+    for id in &ids {
+        workers::spawn(*id, services, &stop, &mut set);
     }
+    let names: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
     tracing::info!(projections = ?names, "lms-projections running");
     let mut failure = None;
     tokio::select! {

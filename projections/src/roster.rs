@@ -22,7 +22,7 @@ pub struct RosterProjection;
 
 impl Projection for RosterProjection {
     fn name(&self) -> &'static str {
-        "roster"
+        crate::workers::ProjectionId::Roster.as_str()
     }
 
     fn schema(&self) -> &'static str {

@@ -19,7 +19,7 @@ pub struct StudentDashboardProjection;
 
 impl Projection for StudentDashboardProjection {
     fn name(&self) -> &'static str {
-        "student-dashboard"
+        crate::workers::ProjectionId::StudentDashboard.as_str()
     }
 
     fn schema(&self) -> &'static str {

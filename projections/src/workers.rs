@@ -1,4 +1,4 @@
-//! The projections this binary runs, by name: start a live worker, a
+//! The projections this binary runs, by id: start a live worker, a
 //! redrive, a rebuild or a verify of one without the caller knowing its type.
 
 use crate::billing::BillingProjection;
@@ -16,79 +16,130 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 
-/// Every projection, in the order `run` starts them.
-pub const NAMES: &[&str] = &["course-catalog", "roster", "student-dashboard", "billing"];
+/// The projections this binary runs: each one's name is written here and
+/// nowhere else (consumer groups, checkpoints, metrics, the CLI take it
+/// from here through `Projection::name`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProjectionId {
+    CourseCatalog,
+    Roster,
+    StudentDashboard,
+    Billing,
+}
 
-/// Evaluates `$body` with `$p` bound to the projection named `$name` (a
-/// value of its own type), as `Some`; `None` for an unknown name. The one
-/// place that maps names to types.
+impl ProjectionId {
+    /// Every projection, in the order `run` starts them.
+    pub const ALL: [ProjectionId; 4] = [
+        ProjectionId::CourseCatalog,
+        ProjectionId::Roster,
+        ProjectionId::StudentDashboard,
+        ProjectionId::Billing,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ProjectionId::CourseCatalog => "course-catalog",
+            ProjectionId::Roster => "roster",
+            ProjectionId::StudentDashboard => "student-dashboard",
+            ProjectionId::Billing => "billing",
+        }
+    }
+
+    /// `course-catalog, roster, ...`, for messages.
+    pub fn known() -> String {
+        Self::ALL.map(Self::as_str).join(", ")
+    }
+}
+
+impl std::fmt::Display for ProjectionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is none of [`ProjectionId::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown projection {0} (known: {known})", known = ProjectionId::known())]
+pub struct UnknownProjection(pub String);
+
+impl std::str::FromStr for ProjectionId {
+    type Err = UnknownProjection;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|id| id.as_str() == name)
+            .ok_or_else(|| UnknownProjection(name.to_string()))
+    }
+}
+
+/// Evaluates `$body` with `$p` bound to the projection `$id` (a value of
+/// its own type). The one place that maps ids to types.
 macro_rules! with_projection {
-    ($name:expr, |$p:ident| $body:expr) => {
-        match $name {
-            "course-catalog" => {
+    ($id:expr, |$p:ident| $body:expr) => {
+        match $id {
+            ProjectionId::CourseCatalog => {
                 let $p = CourseCatalogProjection;
-                Some($body)
+                $body
             }
-            "roster" => {
+            ProjectionId::Roster => {
                 let $p = RosterProjection;
-                Some($body)
+                $body
             }
-            "student-dashboard" => {
+            ProjectionId::StudentDashboard => {
                 let $p = StudentDashboardProjection;
-                Some($body)
+                $body
             }
-            "billing" => {
+            ProjectionId::Billing => {
                 let $p = BillingProjection;
-                Some($body)
+                $body
             }
-            _ => None,
         }
     };
 }
 
-/// Spawns the live worker of `name` into `set`; false if unknown.
+/// Spawns the live worker of `id` into `set`.
 pub fn spawn(
-    name: &str,
+    id: ProjectionId,
     services: &Services,
     stop: &Shutdown,
     set: &mut JoinSet<Result<(), WorkerError>>,
-) -> bool {
-    with_projection!(name, |p| {
+) {
+    with_projection!(id, |p| {
         set.spawn(run_projection(Arc::new(p), services.clone(), stop.clone()));
     })
-    .is_some()
 }
 
-/// Redrives the DLQ of `name`; `None` if unknown.
-pub async fn redrive_by_name(
-    name: &str,
+/// Redrives the DLQ of `id`.
+pub async fn redrive_by_id(
+    id: ProjectionId,
     services: &Services,
-) -> Option<Result<RedriveReport, WorkerError>> {
-    with_projection!(name, |p| redrive(Arc::new(p), services).await)
+) -> Result<RedriveReport, WorkerError> {
+    with_projection!(id, |p| redrive(Arc::new(p), services).await)
 }
 
-/// Rebuilds the read model of `name` and swaps it in; `None` if unknown.
-pub async fn rebuild_by_name(
-    name: &str,
+/// Rebuilds the read model of `id` and swaps it in.
+pub async fn rebuild_by_id(
+    id: ProjectionId,
     pool: &PgPool,
     redis: &ConnectionManager,
     redis_prefix: &str,
     options: &Options<'_>,
-) -> Option<Result<RebuildReport, RebuildError>> {
-    with_projection!(name, |p| rebuild(&p, pool, redis, redis_prefix, options)
+) -> Result<RebuildReport, RebuildError> {
+    with_projection!(id, |p| rebuild(&p, pool, redis, redis_prefix, options)
         .await)
 }
 
-/// Compares the live read model of `name` with a fresh rebuild; `None` if unknown.
-pub async fn verify_by_name(
-    name: &str,
+/// Compares the live read model of `id` with a fresh rebuild.
+pub async fn verify_by_id(
+    id: ProjectionId,
     pool: &PgPool,
     redis: &ConnectionManager,
     redis_prefix: &str,
     settle: Duration,
     options: &Options<'_>,
-) -> Option<Result<VerifyReport, RebuildError>> {
-    with_projection!(name, |p| verify(
+) -> Result<VerifyReport, RebuildError> {
+    with_projection!(id, |p| verify(
         &p,
         pool,
         redis,
@@ -97,4 +148,21 @@ pub async fn verify_by_name(
         options
     )
     .await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_projection_reads_back_its_name_and_unknown_names_list_the_known() {
+        for id in ProjectionId::ALL {
+            assert_eq!(id.as_str().parse::<ProjectionId>(), Ok(id));
+        }
+        let unknown = "catalog".parse::<ProjectionId>().map(|_| ());
+        assert_eq!(
+            unknown.map_err(|e| e.to_string()),
+            Err("unknown projection catalog (known: course-catalog, roster, student-dashboard, billing)".to_string())
+        );
+    }
 }

@@ -5,7 +5,7 @@
 use crate::{Config, ReplayError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lms_projections::rebuild::{Options, RebuildError};
-use lms_projections::workers;
+use lms_projections::workers::{self, ProjectionId};
 use lms_runtime::{database, ExposeSecret};
 use redis::aio::ConnectionManager;
 use sqlx::postgres::PgPoolOptions;
@@ -43,15 +43,10 @@ pub struct VerifyArgs {
     pub quiet: bool,
 }
 
-fn known(projection: &str) -> Result<(), ReplayError> {
-    if workers::NAMES.contains(&projection) {
-        Ok(())
-    } else {
-        Err(ReplayError::Usage(format!(
-            "unknown projection {projection} (known: {})",
-            workers::NAMES.join(", ")
-        )))
-    }
+fn known(projection: &str) -> Result<ProjectionId, ReplayError> {
+    projection
+        .parse()
+        .map_err(|e: workers::UnknownProjection| ReplayError::Usage(e.to_string()))
 }
 
 fn rebuild_error(e: RebuildError) -> ReplayError {
@@ -108,7 +103,7 @@ pub async fn run_rebuild(
     args: &RebuildArgs,
     batch_size: u32,
 ) -> Result<(), ReplayError> {
-    known(&args.projection)?;
+    let id = known(&args.projection)?;
     let (pool, redis) = connect(config).await?;
     let bar = progress_bar(args.quiet, &format!("rebuilding {}", args.projection));
     let progress = |done: u64, total: u64| {
@@ -119,16 +114,9 @@ pub async fn run_rebuild(
         batch_size: i64::from(batch_size),
         progress: &progress,
     };
-    let report = workers::rebuild_by_name(
-        &args.projection,
-        &pool,
-        &redis,
-        &config.redis_prefix,
-        &options,
-    )
-    .await
-    .ok_or_else(|| ReplayError::Usage(format!("unknown projection {}", args.projection)))?
-    .map_err(rebuild_error)?;
+    let report = workers::rebuild_by_id(id, &pool, &redis, &config.redis_prefix, &options)
+        .await
+        .map_err(rebuild_error)?;
     bar.finish_and_clear();
     if args.json {
         println!(
@@ -163,7 +151,7 @@ pub async fn run_verify(
     args: &VerifyArgs,
     batch_size: u32,
 ) -> Result<bool, ReplayError> {
-    known(&args.projection)?;
+    let id = known(&args.projection)?;
     let (pool, redis) = connect(config).await?;
     let bar = progress_bar(
         args.quiet,
@@ -177,8 +165,8 @@ pub async fn run_verify(
         batch_size: i64::from(batch_size),
         progress: &progress,
     };
-    let report = workers::verify_by_name(
-        &args.projection,
+    let report = workers::verify_by_id(
+        id,
         &pool,
         &redis,
         &config.redis_prefix,
@@ -186,7 +174,6 @@ pub async fn run_verify(
         &options,
     )
     .await
-    .ok_or_else(|| ReplayError::Usage(format!("unknown projection {}", args.projection)))?
     .map_err(rebuild_error)?;
     bar.finish_and_clear();
     let same = report.differences.is_empty();

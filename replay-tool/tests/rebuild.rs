@@ -143,6 +143,11 @@ async fn a_rebuild_while_commands_arrive_swaps_in_and_verify_finds_no_difference
     // Unknown projection: usage error.
     let output = replay(&h, &["rebuild", "nope"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("unknown projection nope (known: course-catalog, roster"),
+        "{}",
+        text(&output)
+    );
 
     catalog.stop().await;
     roster.stop().await;
