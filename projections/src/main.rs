@@ -63,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
     match command {
         Command::Run { projections } => run(&config, &services, projections).await,
         Command::RedriveDlq { projection } => {
-            let report = workers::redrive_by_id(projection, &services)
+            let report = workers::redrive_by_id(projection, &services, &shutdown::on_signals())
                 .await
                 .context("redrive failed")?;
             println!(

@@ -31,6 +31,7 @@ pub struct RedriveReport {
 pub async fn redrive<P: Projection>(
     projection: Arc<P>,
     services: &Services,
+    stop: &Shutdown,
 ) -> Result<RedriveReport, WorkerError> {
     let config = &services.config;
     let name = projection.name();
@@ -77,8 +78,9 @@ pub async fn redrive<P: Projection>(
     }
     consumer.assign(&wanted)?;
     let applier = services.applier(projection);
-    let stop = Shutdown::new();
-    while !remaining.is_empty() {
+    // Cancelled (SIGTERM): stop between records; what is not committed is
+    // redriven by the next run.
+    while !remaining.is_empty() && !stop.is_cancelled() {
         let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
             .await
             .map_err(|_| WorkerError::Setup("DLQ read timed out".into()))??;
@@ -87,10 +89,10 @@ pub async fn redrive<P: Projection>(
         if header(&message, dlq::PROJECTION) != name {
             report.other += 1;
         } else {
-            let failure = match decode(&services.decoder, message.payload(), &stop).await {
+            let failure = match decode(&services.decoder, message.payload(), stop).await {
                 Ok(event) => {
                     match applier
-                        .apply(&event, None, config.max_handler_retries, &stop)
+                        .apply(&event, None, config.max_handler_retries, stop)
                         .await
                     {
                         Ok(Outcome::Applied) => {
@@ -112,7 +114,7 @@ pub async fn redrive<P: Projection>(
                 tracing::warn!(%error, offset, "still failing; back to the DLQ");
                 if services
                     .dead_letters
-                    .send(&message, name, &error, &stop)
+                    .send(&message, name, &error, stop)
                     .await
                     .is_err()
                 {

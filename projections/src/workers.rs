@@ -114,8 +114,9 @@ pub fn spawn(
 pub async fn redrive_by_id(
     id: ProjectionId,
     services: &Services,
+    stop: &Shutdown,
 ) -> Result<RedriveReport, WorkerError> {
-    with_projection!(id, |p| redrive(Arc::new(p), services).await)
+    with_projection!(id, |p| redrive(Arc::new(p), services, stop).await)
 }
 
 /// Rebuilds the read model of `id` and swaps it in.

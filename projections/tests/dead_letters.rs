@@ -292,7 +292,9 @@ async fn a_failing_event_is_dead_lettered_then_redriven_exactly_once() {
     assert_eq!(dlq[0].key(), Some(poison.as_bytes()));
 
     // Still broken: the redrive fails it again and puts it back.
-    let report = redrive(flaky.clone(), &h.services).await.unwrap();
+    let report = redrive(flaky.clone(), &h.services, &lms_runtime::Shutdown::new())
+        .await
+        .unwrap();
     assert_eq!(
         report,
         RedriveReport {
@@ -303,7 +305,9 @@ async fn a_failing_event_is_dead_lettered_then_redriven_exactly_once() {
 
     // Fixed: applied once; a second redrive finds nothing new.
     flaky.broken.store(false, Ordering::SeqCst);
-    let report = redrive(flaky.clone(), &h.services).await.unwrap();
+    let report = redrive(flaky.clone(), &h.services, &lms_runtime::Shutdown::new())
+        .await
+        .unwrap();
     assert_eq!(
         report,
         RedriveReport {
@@ -313,7 +317,9 @@ async fn a_failing_event_is_dead_lettered_then_redriven_exactly_once() {
     );
     assert_eq!(titles(&h).await, vec!["Fine", "Poison"]);
     assert_eq!(h.applied("catalog", "course-catalog", &poison).await, 1);
-    let report = redrive(flaky.clone(), &h.services).await.unwrap();
+    let report = redrive(flaky.clone(), &h.services, &lms_runtime::Shutdown::new())
+        .await
+        .unwrap();
     assert_eq!(report, RedriveReport::default());
 
     // The same record applied once more through the transactional path: skipped.
