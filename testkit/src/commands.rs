@@ -1,15 +1,13 @@
 //! The command service in-process, and the callers the tests send as.
 
+use crate::background::Background;
 use crate::db::TestDb;
 use lms_commands::config::Config;
 use lms_commands::server;
 use lms_proto::command::v1::course_commands_client::CourseCommandsClient;
 use lms_proto::command::v1::enrollment_commands_client::EnrollmentCommandsClient;
 use lms_proto::command::v1::subscription_commands_client::SubscriptionCommandsClient;
-use lms_runtime::Shutdown;
 use std::net::SocketAddr;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::Request;
@@ -55,8 +53,7 @@ impl TestDb {
 pub struct CommandServer {
     pub addr: SocketAddr,
     pub metrics_addr: SocketAddr,
-    shutdown: Shutdown,
-    task: Option<JoinHandle<()>>,
+    server: Background<()>,
     channel: Channel,
 }
 
@@ -67,32 +64,20 @@ impl CommandServer {
 
     pub async fn start_with(db: &TestDb, mut config: Config) -> CommandServer {
         config.database_url = db.secret_url();
-        let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
-        let metrics = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind metrics");
-        let addr = grpc.local_addr().expect("grpc addr");
-        let metrics_addr = metrics.local_addr().expect("metrics addr");
+        let (grpc, addr, metrics, metrics_addr) = crate::grpc::listeners().await;
         let pool = lms_runtime::database::connect(&config.database_url, config.db_max_connections)
             .await
             .expect("pool");
-        let shutdown = Shutdown::new();
-        let stop = shutdown.clone();
-        let task = tokio::spawn(async move {
+        let server = Background::spawn(|stop| async move {
             if let Err(e) = server::serve(&config, pool, grpc, Some(metrics), stop).await {
                 panic!("command server failed: {e}");
             }
         });
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect to the command server");
+        let channel = crate::grpc::connect(addr, "command server").await;
         CommandServer {
             addr,
             metrics_addr,
-            shutdown,
-            task: Some(task),
+            server,
             channel,
         }
     }
@@ -114,17 +99,8 @@ impl CommandServer {
     }
 
     /// Stops and waits for in-flight calls.
-    pub async fn stop(mut self) {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            task.await.expect("command server task");
-        }
-    }
-}
-
-impl Drop for CommandServer {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
+    pub async fn stop(self) {
+        self.server.stop("command server").await;
     }
 }
 

@@ -197,6 +197,21 @@ fn header_text<M: Message>(message: &M, name: &str) -> String {
     header(message, name).unwrap_or_default()
 }
 
+/// A consumer of a group of its own, reading from the earliest offset and
+/// committing nothing.
+fn reader(brokers: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set(
+            "group.id",
+            format!("test-{}", uuid::Uuid::now_v7().simple()),
+        )
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer")
+}
+
 /// Reads every topic from the beginning until `expected` distinct events
 /// (by event id; duplicates are kept in the result) arrived or `timeout`
 /// passed; decodes each value through the registry.
@@ -207,16 +222,7 @@ pub async fn consume_all(
     expected: usize,
     timeout: Duration,
 ) -> Vec<Consumed> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set(
-            "group.id",
-            format!("test-{}", uuid::Uuid::now_v7().simple()),
-        )
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
+    let consumer = reader(brokers);
     // Assign every partition directly: no group join to wait for.
     let mut assignment = TopicPartitionList::new();
     for topic in topics {
@@ -283,16 +289,7 @@ pub fn read_all(
     expected: usize,
     timeout: Duration,
 ) -> Vec<OwnedMessage> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set(
-            "group.id",
-            format!("test-{}", uuid::Uuid::now_v7().simple()),
-        )
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
+    let consumer = reader(brokers);
     consumer.subscribe(&[topic]).expect("subscribe");
     let deadline = Instant::now() + timeout;
     let mut records = Vec::new();

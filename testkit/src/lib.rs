@@ -17,6 +17,7 @@
 // Test support: a setup that fails panics the test with the reason.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod background;
 pub mod db;
 pub mod metrics;
 pub mod paths;
@@ -26,6 +27,8 @@ pub mod wait;
 
 #[cfg(feature = "commands")]
 pub mod commands;
+#[cfg(any(feature = "commands", feature = "query"))]
+mod grpc;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 #[cfg(feature = "pipeline")]

@@ -3,6 +3,7 @@
 //! in-process on the shared broker under a topic prefix of the test's own,
 //! and a Redis prefix of its own; workers started on demand.
 
+use crate::background::Background;
 use crate::commands::{Caller, CommandServer};
 use crate::db::TestDb;
 use crate::registry::Registry;
@@ -12,13 +13,12 @@ use crate::{new_id, shared_brokers};
 use lms_projections::{run_projection, Config, Projection, Services, WorkerError};
 use lms_proto::command::v1::*;
 use lms_relay::RelayConfig;
-use lms_runtime::{SecretString, Shutdown};
+use lms_runtime::SecretString;
 use rdkafka::message::OwnedHeaders;
 use std::ffi::OsStr;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::task::JoinHandle;
 
 // Fields drop in order: everything that uses the database goes before it.
 pub struct Harness {
@@ -32,19 +32,12 @@ pub struct Harness {
 }
 
 /// A projection worker running in-process.
-pub struct Worker {
-    shutdown: Shutdown,
-    task: JoinHandle<Result<(), WorkerError>>,
-}
+pub struct Worker(Background<Result<(), WorkerError>>);
 
 impl Worker {
     /// Stops it and expects a clean end.
     pub async fn stop(self) {
-        self.shutdown.cancel();
-        self.task
-            .await
-            .expect("worker task")
-            .expect("worker ends cleanly");
+        self.0.stop("worker").await.expect("worker ends cleanly");
     }
 }
 
@@ -83,13 +76,10 @@ impl Harness {
     }
 
     pub fn start_worker<P: Projection>(&self, projection: Arc<P>) -> Worker {
-        let shutdown = Shutdown::new();
-        let task = tokio::spawn(run_projection(
-            projection,
-            self.services.clone(),
-            shutdown.clone(),
-        ));
-        Worker { shutdown, task }
+        let services = self.services.clone();
+        Worker(Background::spawn(|stop| {
+            run_projection(projection, services, stop)
+        }))
     }
 
     pub fn topic(&self, base: &str) -> String {

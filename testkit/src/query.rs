@@ -1,17 +1,16 @@
 //! The query service in-process on random ports, on a test database and a
 //! Redis key prefix of the test's own.
 
+use crate::background::Background;
 use crate::db::TestDb;
 use lms_proto::query::v1::billing_queries_client::BillingQueriesClient;
 use lms_proto::query::v1::course_queries_client::CourseQueriesClient;
 use lms_proto::query::v1::student_queries_client::StudentQueriesClient;
 use lms_query::config::Config;
 use lms_query::server;
-use lms_runtime::{SecretString, Shutdown};
+use lms_runtime::SecretString;
 use redis::aio::ConnectionManager;
 use std::net::SocketAddr;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
 /// The prefix every service uses by default: a test never writes under it.
@@ -23,8 +22,7 @@ pub struct QueryServer {
     pub prefix: String,
     pub redis: ConnectionManager,
     owns_prefix: bool,
-    shutdown: Shutdown,
-    task: Option<JoinHandle<()>>,
+    server: Background<()>,
     channel: Channel,
 }
 
@@ -43,40 +41,28 @@ impl QueryServer {
         if owns_prefix {
             config.redis_prefix = crate::redis::unique_prefix();
         }
-        let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
-        let metrics = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind metrics");
-        let addr = grpc.local_addr().expect("grpc addr");
-        let metrics_addr = metrics.local_addr().expect("metrics addr");
+        let (grpc, addr, metrics, metrics_addr) = crate::grpc::listeners().await;
         let pool = lms_runtime::database::connect(&config.database_url, 10)
             .await
             .expect("pool");
         let redis = crate::redis::connect().await;
         let prefix = config.redis_prefix.clone();
         let server_redis = redis.clone();
-        let shutdown = Shutdown::new();
-        let stop = shutdown.clone();
-        let task = tokio::spawn(async move {
+        let server = Background::spawn(|stop| async move {
             if let Err(e) =
                 server::serve(&config, pool, server_redis, grpc, Some(metrics), stop).await
             {
                 panic!("query server failed: {e}");
             }
         });
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect to the query server");
+        let channel = crate::grpc::connect(addr, "query server").await;
         QueryServer {
             addr,
             metrics_addr,
             prefix,
             redis,
             owns_prefix,
-            shutdown,
-            task: Some(task),
+            server,
             channel,
         }
     }
@@ -105,19 +91,10 @@ impl QueryServer {
 
     /// Stops (waiting for in-flight queries) and deletes the prefix's keys
     /// when the prefix is its own.
-    pub async fn stop(mut self) {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            task.await.expect("query server task");
-        }
+    pub async fn stop(self) {
+        self.server.stop("query server").await;
         if self.owns_prefix {
             crate::redis::clear(&self.redis, &self.prefix).await;
         }
-    }
-}
-
-impl Drop for QueryServer {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
     }
 }

@@ -1,12 +1,11 @@
 //! The schema registry in-process on a random port, with HTTP helpers.
 
-use lms_runtime::Shutdown;
+use crate::background::Background;
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
@@ -15,8 +14,7 @@ pub struct Registry {
     pub addr: SocketAddr,
     pub url: String,
     pub http: reqwest::Client,
-    shutdown: Shutdown,
-    task: Option<JoinHandle<()>>,
+    server: Background<()>,
 }
 
 impl Registry {
@@ -35,9 +33,7 @@ impl Registry {
             .expect("bind registry");
         let addr = listener.local_addr().expect("registry address");
         let pool = pool.clone();
-        let shutdown = Shutdown::new();
-        let stop = shutdown.clone();
-        let task = tokio::spawn(async move {
+        let server = Background::spawn(|stop| async move {
             if let Err(e) = lms_schema_registry::serve(&config, pool, listener, stop).await {
                 panic!("registry failed: {e}");
             }
@@ -46,17 +42,13 @@ impl Registry {
             addr,
             url: format!("http://{addr}"),
             http: reqwest::Client::new(),
-            shutdown,
-            task: Some(task),
+            server,
         }
     }
 
     /// Stops and waits for in-flight requests.
-    pub async fn stop(mut self) {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            task.await.expect("registry task");
-        }
+    pub async fn stop(self) {
+        self.server.stop("registry").await;
     }
 
     /// Sends a request (a JSON body, if any, with Confluent's content type)
@@ -110,11 +102,5 @@ impl Registry {
         let (status, body) = self.get(&format!("/subjects/{subject}/versions")).await;
         assert_eq!(status, StatusCode::OK, "versions of {subject}: {body}");
         serde_json::from_value(body).expect("version list")
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
     }
 }

@@ -1,12 +1,11 @@
 //! The relay in-process, with a test's own topic prefix, and waiting for
 //! the outbox to drain.
 
+use crate::background::Background;
 use crate::db::TestDb;
 use lms_relay::{self as relay, RelayConfig};
-use lms_runtime::Shutdown;
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
-use tokio::task::JoinHandle;
 
 /// Relay settings for a test: its own topic prefix, 3 partitions, quick polls.
 pub fn relay_config(db: &TestDb, brokers: &str, registry_url: &str) -> RelayConfig {
@@ -23,37 +22,19 @@ pub fn relay_config(db: &TestDb, brokers: &str, registry_url: &str) -> RelayConf
 }
 
 /// The relay running in-process; stopped on `stop()` or when dropped.
-pub struct Relay {
-    shutdown: Shutdown,
-    task: Option<JoinHandle<Result<(), relay::RelayError>>>,
-}
+pub struct Relay(Background<Result<(), relay::RelayError>>);
 
 impl Relay {
     pub fn start(config: &RelayConfig, pool: &PgPool) -> Relay {
-        let shutdown = Shutdown::new();
-        let stop = shutdown.clone();
         let (config, pool) = (config.clone(), pool.clone());
-        let task =
-            tokio::spawn(async move { relay::run(&config, pool, stop.cancelled_owned()).await });
-        Relay {
-            shutdown,
-            task: Some(task),
-        }
+        Relay(Background::spawn(|stop| async move {
+            relay::run(&config, pool, stop.cancelled_owned()).await
+        }))
     }
 
     /// Stops it; what `relay::run` returned.
-    pub async fn stop(mut self) -> Result<(), relay::RelayError> {
-        self.shutdown.cancel();
-        match self.task.take() {
-            Some(task) => task.await.expect("relay task"),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
+    pub async fn stop(self) -> Result<(), relay::RelayError> {
+        self.0.stop("relay").await
     }
 }
 
