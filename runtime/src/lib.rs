@@ -4,8 +4,11 @@
 //! what counts as "unavailable", and the gRPC server with health,
 //! reflection and graceful stop.
 //!
-//! Features keep a worker lean: `postgres`, `redis`, `grpc` (tonic).
+//! Features keep a worker lean: `postgres`, `redis`, `grpc` (tonic),
+//! `auth` (access tokens).
 
+#[cfg(feature = "auth")]
+pub mod auth;
 #[cfg(feature = "postgres")]
 pub mod database;
 #[cfg(feature = "grpc")]
