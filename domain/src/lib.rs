@@ -12,6 +12,7 @@ pub mod error;
 pub mod ids;
 pub mod payment;
 pub mod subscription;
+pub mod user;
 
 pub use actor::{Actor, Role, UnknownRole};
 pub use clock::{Clock, FixedClock};
