@@ -158,7 +158,7 @@ The LMS is running.
   projections       lms-projections: course-catalog, roster, student-dashboard, billing
                     (consumer groups lms.projection.<name>, dead letters on lms.dlq.v1)
   schema registry   http://$REGISTRY_ADDR   (Confluent API: /subjects, /schemas/ids/{id}, /config)
-  Kafka             $LMS_KAFKA_BROKERS   topics lms.course.v1, lms.enrollment.v1, lms.subscription.v1
+  Kafka             $LMS_KAFKA_BROKERS   topics lms.course.v1, lms.enrollment.v1, lms.subscription.v1, lms.user.v1
   metrics           http://$COMMANDS_METRICS/metrics (commands), http://$RELAY_METRICS/metrics (relay),
                     http://$QUERY_METRICS/metrics (queries), http://$PROJECTIONS_METRICS/metrics (projections)
   event store       $LMS_DATABASE_URL   (tables events, outbox, command_log)

@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The topics lms-relay publishes to (one per aggregate type), before the prefix.
-pub const TOPICS: &[&str] = &["lms.course.v1", "lms.enrollment.v1", "lms.subscription.v1"];
+pub use lms_schemas::TOPICS;
 
 /// The headers lms-relay sets on every record.
 const HEADERS: &[&str] = &[

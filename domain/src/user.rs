@@ -3,7 +3,8 @@
 //! hash, refresh tokens) are not events: they live in the identity
 //! service's own tables, so no hash is ever published or kept forever.
 //!
-//! Email uniqueness per tenant spans users, so it is enforced where the
+//! The tenant travels in every event's envelope, not in the body. Email
+//! uniqueness per tenant spans users, so it is enforced where the
 //! account is created (the identity service's email claim), not here.
 
 use crate::actor::{Actor, Role};
@@ -72,7 +73,6 @@ pub struct Profile {
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
     id: Option<UserId>,
-    tenant_id: String,
     email: String,
     profile: Option<Profile>,
     roles: BTreeSet<Role>,
@@ -85,7 +85,6 @@ pub enum UserCommand {
     /// the first admin. `email` arrives normalized by [`normalize_email`].
     Register {
         user_id: UserId,
-        tenant_id: String,
         email: String,
         display_name: String,
         roles: BTreeSet<Role>,
@@ -116,7 +115,6 @@ pub enum UserCommand {
 pub enum UserEvent {
     UserRegistered {
         user_id: UserId,
-        tenant_id: String,
         email: String,
         display_name: String,
         locale: String,
@@ -256,18 +254,11 @@ impl UserCommand {
         let mut v = Violations::default();
         match self {
             UserCommand::Register {
-                tenant_id,
                 email,
                 display_name,
                 roles,
                 ..
             } => {
-                v.check(
-                    (1..=128).contains(&tenant_id.len())
-                        && tenant_id.bytes().all(|b| b.is_ascii_graphic()),
-                    "tenant_id",
-                    "must be 1 to 128 visible ASCII characters",
-                );
                 v.check(
                     email_ok(email) && *email == normalize_email(email),
                     "email",
@@ -317,10 +308,6 @@ impl User {
         self.id
     }
 
-    pub fn tenant_id(&self) -> &str {
-        &self.tenant_id
-    }
-
     pub fn email(&self) -> &str {
         &self.email
     }
@@ -346,7 +333,6 @@ impl User {
         match command {
             UserCommand::Register {
                 user_id,
-                tenant_id,
                 email,
                 display_name,
                 roles,
@@ -356,7 +342,6 @@ impl User {
                 }
                 Ok(vec![UserEvent::UserRegistered {
                     user_id,
-                    tenant_id,
                     email,
                     display_name: display_name.trim().to_string(),
                     locale: DEFAULT_LOCALE.into(),
@@ -461,7 +446,6 @@ impl Aggregate for User {
         match event {
             UserEvent::UserRegistered {
                 user_id,
-                tenant_id,
                 email,
                 display_name,
                 locale,
@@ -469,7 +453,6 @@ impl Aggregate for User {
                 roles,
             } => {
                 self.id = Some(user_id);
-                self.tenant_id = tenant_id;
                 self.email = email;
                 self.profile = Some(Profile {
                     display_name,

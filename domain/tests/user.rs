@@ -18,7 +18,6 @@ fn framework() -> TestFramework<User> {
 fn register(email: &str, name: &str) -> UserCommand {
     UserCommand::Register {
         user_id: STUDENT,
-        tenant_id: "default".into(),
         email: email.into(),
         display_name: name.into(),
         roles: BTreeSet::from([Role::Student]),
@@ -28,7 +27,6 @@ fn register(email: &str, name: &str) -> UserCommand {
 fn registered() -> UserEvent {
     UserEvent::UserRegistered {
         user_id: STUDENT,
-        tenant_id: "default".into(),
         email: "ada@example.com".into(),
         display_name: "Ada".into(),
         locale: "en".into(),
@@ -65,7 +63,6 @@ fn registration_names_every_bad_field() {
     let error = User::default()
         .decide(UserCommand::Register {
             user_id: STUDENT,
-            tenant_id: String::new(),
             email: "Not An Email".into(),
             display_name: "\u{202E}evil".into(),
             roles: BTreeSet::new(),
@@ -73,7 +70,7 @@ fn registration_names_every_bad_field() {
         .unwrap_err();
     assert_eq!(
         violated_fields(&error),
-        vec!["tenant_id", "email", "display_name", "roles"]
+        vec!["email", "display_name", "roles"]
     );
 }
 
@@ -236,7 +233,6 @@ fn revoking_keeps_at_least_one_role_and_an_admin_cannot_demote_themselves() {
         }]);
     let own = UserEvent::UserRegistered {
         user_id: ADMIN,
-        tenant_id: "default".into(),
         email: "root@example.com".into(),
         display_name: "Root".into(),
         locale: "en".into(),

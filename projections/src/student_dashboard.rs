@@ -111,7 +111,7 @@ impl Projection for StudentDashboardProjection {
                 .execute(&mut *tx)
                 .await?;
             }
-            LmsEvent::Subscription(_) => {}
+            LmsEvent::Subscription(_) | LmsEvent::User(_) => {}
         }
         Ok(())
     }

@@ -73,9 +73,15 @@ macro_rules! event {
 pub const COURSE_TOPIC: &str = "lms.course.v1";
 pub const ENROLLMENT_TOPIC: &str = "lms.enrollment.v1";
 pub const SUBSCRIPTION_TOPIC: &str = "lms.subscription.v1";
+pub const USER_TOPIC: &str = "lms.user.v1";
 
 /// Every topic events are published to (one per aggregate type).
-pub const TOPICS: &[&str] = &[COURSE_TOPIC, ENROLLMENT_TOPIC, SUBSCRIPTION_TOPIC];
+pub const TOPICS: &[&str] = &[
+    COURSE_TOPIC,
+    ENROLLMENT_TOPIC,
+    SUBSCRIPTION_TOPIC,
+    USER_TOPIC,
+];
 
 /// Every event type, grouped by topic.
 pub static EVENTS: &[EventSchema] = &[
@@ -123,6 +129,11 @@ pub static EVENTS: &[EventSchema] = &[
         "SubscriptionCancelled",
         [1]
     ),
+    event!("User", "lms.user.v1", "UserRegistered", [1]),
+    event!("User", "lms.user.v1", "ProfileUpdated", [1]),
+    event!("User", "lms.user.v1", "PasswordChanged", [1]),
+    event!("User", "lms.user.v1", "RoleGranted", [1]),
+    event!("User", "lms.user.v1", "RoleRevoked", [1]),
 ];
 
 /// Topic of an aggregate type: "Course" → "lms.course.v1".
@@ -131,6 +142,7 @@ pub fn topic_for(aggregate_type: &str) -> Option<&'static str> {
         "Course" => Some(COURSE_TOPIC),
         "Enrollment" => Some(ENROLLMENT_TOPIC),
         "Subscription" => Some(SUBSCRIPTION_TOPIC),
+        "User" => Some(USER_TOPIC),
         _ => None,
     }
 }

@@ -26,6 +26,7 @@ use cqrs_es::persist::SerializedEvent;
 use lms_domain::course::CourseEvent;
 use lms_domain::enrollment::EnrollmentEvent;
 use lms_domain::subscription::SubscriptionEvent;
+use lms_domain::user::UserEvent;
 use mapping::At;
 use serde_json::{Map, Value as Json};
 
@@ -58,6 +59,7 @@ pub enum LmsEvent {
     Course(CourseEvent),
     Enrollment(EnrollmentEvent),
     Subscription(SubscriptionEvent),
+    User(UserEvent),
 }
 
 /// A record read back: its envelope and the typed domain event.
@@ -267,6 +269,7 @@ fn typed(
         "Course" => serde_json::from_value(payload).map(LmsEvent::Course),
         "Enrollment" => serde_json::from_value(payload).map(LmsEvent::Enrollment),
         "Subscription" => serde_json::from_value(payload).map(LmsEvent::Subscription),
+        "User" => serde_json::from_value(payload).map(LmsEvent::User),
         other => return Err(SchemaError::UnknownAggregate(other.to_string())),
     }
     .map_err(domain_error)?;

@@ -249,11 +249,17 @@ fn timestamps_keep_microseconds_and_drop_nanoseconds() {
 fn topics_are_one_per_aggregate() {
     assert_eq!(
         TOPICS,
-        ["lms.course.v1", "lms.enrollment.v1", "lms.subscription.v1"]
+        [
+            "lms.course.v1",
+            "lms.enrollment.v1",
+            "lms.subscription.v1",
+            "lms.user.v1"
+        ]
     );
     assert_eq!(topic_for("Course"), Some("lms.course.v1"));
     assert_eq!(topic_for("Enrollment"), Some("lms.enrollment.v1"));
     assert_eq!(topic_for("Subscription"), Some("lms.subscription.v1"));
+    assert_eq!(topic_for("User"), Some("lms.user.v1"));
     assert_eq!(topic_for("course"), None);
     for event in EVENTS {
         assert_eq!(topic_for(event.aggregate_type), Some(event.topic));

@@ -263,7 +263,7 @@ impl State {
                     self.changed_rows.insert(key);
                 }
             }
-            LmsEvent::Subscription(_) => {}
+            LmsEvent::Subscription(_) | LmsEvent::User(_) => {}
         }
         Ok(())
     }

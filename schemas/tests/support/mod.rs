@@ -5,7 +5,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use lms_domain::course::{Access, CourseEvent, Plan};
 use lms_domain::enrollment::EnrollmentEvent;
 use lms_domain::subscription::SubscriptionEvent;
-use lms_domain::{CourseId, EnrollmentId, InvoiceId, LessonId, ModuleId, SubscriptionId, UserId};
+use lms_domain::user::{NotificationCategory, UserEvent};
+use lms_domain::{
+    CourseId, EnrollmentId, InvoiceId, LessonId, ModuleId, Role, SubscriptionId, UserId,
+};
 use lms_schemas::{Envelope, LmsEvent};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -60,6 +63,13 @@ fn every_variant_is_listed(event: &LmsEvent) {
             | SubscriptionEvent::SubscriptionRenewed { .. }
             | SubscriptionEvent::SubscriptionMarkedPastDue
             | SubscriptionEvent::SubscriptionCancelled { .. } => {}
+        },
+        LmsEvent::User(e) => match e {
+            UserEvent::UserRegistered { .. }
+            | UserEvent::ProfileUpdated { .. }
+            | UserEvent::PasswordChanged
+            | UserEvent::RoleGranted { .. }
+            | UserEvent::RoleRevoked { .. } => {}
         },
     }
 }
@@ -150,10 +160,36 @@ pub fn every_event() -> Vec<LmsEvent> {
         },
     ]
     .map(LmsEvent::Subscription);
+    let users = [
+        UserEvent::UserRegistered {
+            user_id: STUDENT,
+            email: "zoë@example.com".into(),
+            display_name: "Zoë".into(),
+            locale: "pt-BR".into(),
+            time_zone: "America/Sao_Paulo".into(),
+            roles: vec![Role::Student, Role::Instructor],
+        },
+        UserEvent::ProfileUpdated {
+            display_name: "Zoë S.".into(),
+            locale: "en".into(),
+            time_zone: "UTC".into(),
+            opted_out: vec![
+                NotificationCategory::Learning,
+                NotificationCategory::ProductNews,
+            ],
+        },
+        UserEvent::PasswordChanged,
+        UserEvent::RoleGranted { role: Role::Admin },
+        UserEvent::RoleRevoked {
+            role: Role::Instructor,
+        },
+    ]
+    .map(LmsEvent::User);
     let all: Vec<LmsEvent> = course
         .into_iter()
         .chain(enrollment)
         .chain(billing)
+        .chain(users)
         .collect();
     all.iter().for_each(every_variant_is_listed);
     all
@@ -180,6 +216,13 @@ pub fn stored(event: &LmsEvent) -> (&'static str, String, String, String, Value)
         LmsEvent::Subscription(e) => (
             "Subscription",
             Uuid::from_u128(0x7001).to_string(),
+            e.event_type(),
+            e.event_version(),
+            serde_json::to_value(e).unwrap(),
+        ),
+        LmsEvent::User(e) => (
+            "User",
+            STUDENT.to_string(),
             e.event_type(),
             e.event_version(),
             serde_json::to_value(e).unwrap(),
