@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "lms/command/v1/enrollment_commands.proto",
     "lms/command/v1/subscription_commands.proto",
     "lms/query/v1/query.proto",
+    "lms/identity/v1/identity.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

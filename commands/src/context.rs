@@ -16,6 +16,13 @@ pub const CORRELATION_HEADER: &str = "x-correlation-id";
 pub const CAUSATION_HEADER: &str = "x-causation-id";
 pub const DEFAULT_TENANT: &str = "default";
 
+/// Who runs a command, and in which tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub actor: Actor,
+    pub tenant_id: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct CommandContext {
     pub command_id: String,
@@ -62,9 +69,31 @@ pub fn actor_from(metadata: &MetadataMap) -> Result<Actor, CommandError> {
     Ok(Actor::new(user_id, role))
 }
 
+/// The caller as the gateway asserts it in headers (until every service
+/// verifies tokens).
+pub fn caller_from_headers(metadata: &MetadataMap) -> Result<Caller, CommandError> {
+    let tenant_id = match header(metadata, TENANT_HEADER) {
+        None => DEFAULT_TENANT.to_string(),
+        Some(id) if id_ok(id) => id.to_string(),
+        Some(_) => {
+            return Err(CommandError::Invalid(vec![FieldViolation::new(
+                TENANT_HEADER,
+                "must be 1 to 128 visible ASCII characters",
+            )]))
+        }
+    };
+    Ok(Caller {
+        actor: actor_from(metadata)?,
+        tenant_id,
+    })
+}
+
 impl CommandContext {
+    /// The context of `command_id` run by `caller`; correlation and
+    /// causation ids come from the metadata when the caller sent them.
     pub fn new(
         metadata: &MetadataMap,
+        caller: Caller,
         command_type: &'static str,
         command_id: &str,
         occurred_at: DateTime<Utc>,
@@ -93,22 +122,19 @@ impl CommandContext {
         };
         let correlation_id = id_header(CORRELATION_HEADER);
         let causation_id = id_header(CAUSATION_HEADER);
-        let tenant_id = id_header(TENANT_HEADER);
         if !violations.is_empty() {
             return Err(CommandError::Invalid(violations));
         }
-        let actor = actor_from(metadata)?;
         let correlation_id = correlation_id.unwrap_or_else(|| Uuid::now_v7().to_string());
         let causation_id = causation_id.unwrap_or_else(|| command_id.to_string());
-        let tenant_id = tenant_id.unwrap_or_else(|| DEFAULT_TENANT.to_string());
         Ok(Self {
             command_id: command_id.to_string(),
             command_type,
             request_hash: String::new(),
             correlation_id,
             causation_id,
-            actor,
-            tenant_id,
+            actor: caller.actor,
+            tenant_id: caller.tenant_id,
             occurred_at,
         })
     }

@@ -5,25 +5,24 @@
 
 use chrono::Utc;
 use lms_commands::app::{AggregateStore, CourseService, Runner};
-use lms_commands::context::CommandContext;
+use lms_commands::context::{Caller, CommandContext};
 use lms_commands::error::CommandError;
 use lms_commands::store::CommandLog;
 use lms_domain::course::{Access, Course, CourseCommand};
-use lms_domain::{CourseId, ErrorKind};
+use lms_domain::{Actor, CourseId, ErrorKind, Role, UserId};
 use lms_testkit::TestDb;
 use std::sync::Arc;
-use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::metadata::MetadataMap;
 use uuid::Uuid;
 
 fn context(instructor: Uuid) -> CommandContext {
-    let mut metadata = MetadataMap::new();
-    metadata.insert(
-        "x-actor-id",
-        MetadataValue::try_from(instructor.to_string()).unwrap(),
-    );
-    metadata.insert("x-actor-role", MetadataValue::from_static("instructor"));
+    let caller = Caller {
+        actor: Actor::new(UserId(instructor), Role::Instructor),
+        tenant_id: "default".into(),
+    };
     let mut context = CommandContext::new(
-        &metadata,
+        &MetadataMap::new(),
+        caller,
         "CreateCourse",
         &Uuid::now_v7().to_string(),
         Utc::now(),

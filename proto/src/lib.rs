@@ -15,3 +15,9 @@ pub mod query {
         tonic::include_proto!("lms.query.v1");
     }
 }
+
+pub mod identity {
+    pub mod v1 {
+        tonic::include_proto!("lms.identity.v1");
+    }
+}

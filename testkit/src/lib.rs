@@ -29,6 +29,8 @@ pub mod wait;
 pub mod commands;
 #[cfg(any(feature = "commands", feature = "query"))]
 mod grpc;
+#[cfg(feature = "identity")]
+pub mod identity;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 #[cfg(feature = "pipeline")]

@@ -12,7 +12,7 @@ pub use enrollment::EnrollmentCommandsService;
 pub use subscription::SubscriptionCommandsService;
 
 use crate::app::Reply;
-use crate::context::{CommandContext, CORRELATION_HEADER};
+use crate::context::{Caller, CommandContext, CORRELATION_HEADER};
 use crate::error::CommandError;
 use lms_domain::{Actor, Clock};
 use lms_proto::command::v1::CommandReply;
@@ -27,6 +27,8 @@ use tracing::Instrument;
 /// Requests that carry an idempotency key.
 pub trait CommandRequest: Message + Clone + Default {
     fn command_id(&self) -> &str;
+    /// The request as its hash sees it: without the key, and without any
+    /// secret (a password must not reach the command log, even hashed).
     fn without_command_id(&self) -> Self;
 }
 
@@ -63,6 +65,34 @@ command_requests!(
     pb::CancelSubscriptionRequest,
 );
 
+/// The identity API's commands; passwords are blanked before hashing.
+macro_rules! secret_command_requests {
+    ($($t:ty => [$($secret:ident),*]),* $(,)?) => {$(
+        impl CommandRequest for $t {
+            fn command_id(&self) -> &str {
+                &self.command_id
+            }
+            // A request made of its key and secrets only updates nothing.
+            #[allow(clippy::needless_update)]
+            fn without_command_id(&self) -> Self {
+                Self {
+                    command_id: String::new(),
+                    $($secret: String::new(),)*
+                    ..self.clone()
+                }
+            }
+        }
+    )*};
+}
+
+use lms_proto::identity::v1 as id;
+secret_command_requests!(
+    id::RegisterRequest => [password],
+    id::UpdateProfileRequest => [],
+    id::ChangePasswordRequest => [current_password, new_password],
+    id::RoleRequest => [],
+);
+
 /// Same command type + same actor + same fields (the key aside) ⇒ same hash.
 fn request_hash<R: CommandRequest>(command_type: &str, actor: &Actor, request: &R) -> String {
     let mut hasher = Sha256::new();
@@ -87,9 +117,34 @@ where
     F: FnOnce(CommandContext, R) -> Fut,
     Fut: Future<Output = Result<Reply, CommandError>>,
 {
+    let caller = crate::context::caller_from_headers(request.metadata());
+    handle_as(clock, command_type, request, caller, run).await
+}
+
+/// As [`handle`], for a caller the service established itself.
+pub async fn handle_as<R, F, Fut>(
+    clock: &dyn Clock,
+    command_type: &'static str,
+    request: Request<R>,
+    caller: Result<Caller, CommandError>,
+    run: F,
+) -> Result<Response<CommandReply>, Status>
+where
+    R: CommandRequest,
+    F: FnOnce(CommandContext, R) -> Fut,
+    Fut: Future<Output = Result<Reply, CommandError>>,
+{
     let started = Instant::now();
     let (metadata, _, message) = request.into_parts();
-    let context = CommandContext::new(&metadata, command_type, message.command_id(), clock.now());
+    let context = caller.and_then(|caller| {
+        CommandContext::new(
+            &metadata,
+            caller,
+            command_type,
+            message.command_id(),
+            clock.now(),
+        )
+    });
     let (result, correlation_id) = match context {
         Ok(mut context) => {
             context.request_hash = request_hash(command_type, &context.actor, &message);

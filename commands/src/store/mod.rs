@@ -17,8 +17,12 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
 }
 
-/// Applies the event-store migrations (idempotent; run at start-up).
+/// Applies the event-store migrations (idempotent; run at start-up). The
+/// identity service adds its own (1001 and up) to the same database, so
+/// applied versions this set does not know are not an error.
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
-    sqlx::migrate!("./migrations").run(pool).await?;
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await?;
     Ok(())
 }
