@@ -25,6 +25,14 @@ pub struct Config {
     /// tests, demos) or `disabled` (every charge answered UNAVAILABLE: no
     /// real gateway is integrated yet).
     pub payment_gateway: String,
+    /// The identity service's JWKS (URL, or a file path): the keys access
+    /// tokens are verified with.
+    pub auth_jwks: String,
+    /// Expected `iss` and `aud` of access tokens.
+    pub token_issuer: String,
+    pub token_audience: String,
+    /// How often the JWKS is read again (new keys before they sign).
+    pub jwks_refresh_secs: u64,
     /// `text` or `json` logs.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info,lms_commands=debug`.
@@ -42,6 +50,10 @@ impl Default for Config {
             course_snapshot_every: 100,
             environment: "development".into(),
             payment_gateway: "sandbox".into(),
+            auth_jwks: "http://127.0.0.1:8083/.well-known/jwks.json".into(),
+            token_issuer: "lms-identity".into(),
+            token_audience: "lms".into(),
+            jwks_refresh_secs: 300,
             log_format: LogFormat::Text,
             log: "info".into(),
         }

@@ -1,17 +1,16 @@
-//! Per-command context: who, which tenant, which correlation; read from gRPC
-//! metadata (ids generated when absent) and written into every event's metadata.
+//! Per-command context: who and which tenant (from the verified access
+//! token, never from a header), which correlation (from gRPC metadata, ids
+//! generated when absent); written into every event's metadata.
 
 use crate::error::CommandError;
 use crate::store::{Completion, COMPLETION_KEY};
 use chrono::{DateTime, SecondsFormat, Utc};
 use lms_domain::{Actor, FieldViolation, Role, UserId};
+use lms_runtime::auth::Principal;
 use std::collections::HashMap;
 use tonic::metadata::MetadataMap;
 use uuid::Uuid;
 
-pub const ACTOR_ID_HEADER: &str = "x-actor-id";
-pub const ACTOR_ROLE_HEADER: &str = "x-actor-role";
-pub const TENANT_HEADER: &str = "x-tenant-id";
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 pub const CAUSATION_HEADER: &str = "x-causation-id";
 pub const DEFAULT_TENANT: &str = "default";
@@ -21,6 +20,31 @@ pub const DEFAULT_TENANT: &str = "default";
 pub struct Caller {
     pub actor: Actor,
     pub tenant_id: String,
+}
+
+impl Caller {
+    /// The caller a verified token names, acting with their strongest role.
+    pub fn from_principal(principal: &Principal) -> Result<Self, CommandError> {
+        let role = principal
+            .roles
+            .iter()
+            .filter_map(|r| r.parse::<Role>().ok())
+            .max()
+            .ok_or_else(|| {
+                CommandError::Unauthenticated("the token carries no known role".into())
+            })?;
+        Ok(Caller {
+            actor: Actor::new(UserId(principal.user_id), role),
+            tenant_id: principal.tenant_id.clone(),
+        })
+    }
+
+    /// The caller of a request that went through the token interceptor.
+    pub fn of<T>(request: &tonic::Request<T>) -> Result<Self, CommandError> {
+        let principal = lms_runtime::auth::principal(request)
+            .map_err(|s| CommandError::Unauthenticated(s.message().to_string()))?;
+        Self::from_principal(principal)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -39,53 +63,10 @@ pub struct CommandContext {
     pub occurred_at: DateTime<Utc>,
 }
 
-fn header<'a>(metadata: &'a MetadataMap, name: &str) -> Option<&'a str> {
-    metadata
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-}
-
 /// Ids a caller chooses (command id, correlation, causation, tenant) are
 /// copied into every event: bounded, and printable without escaping.
 fn id_ok(id: &str) -> bool {
     (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
-}
-
-/// The authenticated caller. Until the identity service exists (see
-/// docs/architecture.md), the gateway asserts identity in these headers.
-pub fn actor_from(metadata: &MetadataMap) -> Result<Actor, CommandError> {
-    let id = header(metadata, ACTOR_ID_HEADER).ok_or_else(|| {
-        CommandError::Unauthenticated(format!("missing {ACTOR_ID_HEADER} metadata"))
-    })?;
-    let user_id: UserId = id
-        .parse()
-        .map_err(|_| CommandError::Unauthenticated(format!("{ACTOR_ID_HEADER} must be a UUID")))?;
-    let role: Role = header(metadata, ACTOR_ROLE_HEADER)
-        .unwrap_or("student")
-        .parse()
-        .map_err(|e| CommandError::Unauthenticated(format!("{ACTOR_ROLE_HEADER} {e}")))?;
-    Ok(Actor::new(user_id, role))
-}
-
-/// The caller as the gateway asserts it in headers (until every service
-/// verifies tokens).
-pub fn caller_from_headers(metadata: &MetadataMap) -> Result<Caller, CommandError> {
-    let tenant_id = match header(metadata, TENANT_HEADER) {
-        None => DEFAULT_TENANT.to_string(),
-        Some(id) if id_ok(id) => id.to_string(),
-        Some(_) => {
-            return Err(CommandError::Invalid(vec![FieldViolation::new(
-                TENANT_HEADER,
-                "must be 1 to 128 visible ASCII characters",
-            )]))
-        }
-    };
-    Ok(Caller {
-        actor: actor_from(metadata)?,
-        tenant_id,
-    })
 }
 
 impl CommandContext {

@@ -3,7 +3,9 @@
 use anyhow::Context;
 use lms_commands::config::Config;
 use lms_commands::{server, store};
+use lms_runtime::auth::Verifier;
 use lms_runtime::{database, settings, shutdown, telemetry, Settings};
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -26,8 +28,18 @@ async fn main() -> anyhow::Result<()> {
     let metrics = TcpListener::bind(&config.metrics_addr)
         .await
         .with_context(|| format!("binding metrics on {}", config.metrics_addr))?;
+    let shutdown = shutdown::on_signals();
+    let verifier = Verifier::start(
+        &config.auth_jwks,
+        &config.token_issuer,
+        &config.token_audience,
+        Duration::from_secs(config.jwks_refresh_secs),
+        &shutdown,
+    )
+    .await
+    .context("reading the token keys (LMS_AUTH_JWKS)")?;
     tracing::info!(grpc = %config.grpc_addr, metrics = %config.metrics_addr, "lms-commands listening");
-    server::serve(&config, pool, grpc, Some(metrics), shutdown::on_signals()).await?;
+    server::serve(&config, pool, verifier, grpc, Some(metrics), shutdown).await?;
     tracing::info!("lms-commands stopped");
     Ok(())
 }

@@ -12,11 +12,13 @@ use lms_domain::Clock;
 use lms_proto::command::v1::course_commands_server::CourseCommandsServer;
 use lms_proto::command::v1::enrollment_commands_server::EnrollmentCommandsServer;
 use lms_proto::command::v1::subscription_commands_server::SubscriptionCommandsServer;
+use lms_runtime::auth::{Authenticate, Verifier};
 use lms_runtime::grpc::{GrpcServer, ServeError};
 use lms_runtime::Shutdown;
 use sqlx::PgPool;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 
 /// The largest request the transport decodes (tonic's default, made
 /// explicit): a request above it is refused with OUT_OF_RANGE before
@@ -32,10 +34,12 @@ pub enum ServerError {
     PaymentGateway(#[from] crate::payment_sandbox::GatewayChoiceError),
 }
 
-/// Serves until `shutdown` is cancelled, then drains in-flight calls.
+/// Serves until `shutdown` is cancelled, then drains in-flight calls. Every
+/// call needs an access token `verifier` accepts.
 pub async fn serve(
     config: &Config,
     pool: PgPool,
+    verifier: Verifier,
     grpc: TcpListener,
     metrics: Option<TcpListener>,
     shutdown: Shutdown,
@@ -80,10 +84,11 @@ pub async fn serve(
     ))
     .max_decoding_message_size(MAX_REQUEST_BYTES);
 
+    let auth = Authenticate::required(verifier);
     GrpcServer::new(lms_proto::FILE_DESCRIPTOR_SET)
-        .add_service(course_api)
-        .add_service(enrollment_api)
-        .add_service(subscription_api)
+        .add_service(InterceptedService::new(course_api, auth.clone()))
+        .add_service(InterceptedService::new(enrollment_api, auth.clone()))
+        .add_service(InterceptedService::new(subscription_api, auth))
         .serve(grpc, metrics, shutdown)
         .await?;
     Ok(())

@@ -85,23 +85,23 @@ async fn course_lifecycle_writes_one_event_per_command_with_envelope_metadata() 
     let instructor = Caller::instructor();
     let mut courses = server.courses();
 
-    let mut request = instructor.req(CreateCourseRequest {
-        command_id: new_id(),
-        course_id: String::new(),
-        title: "  Distributed systems  ".into(),
-        description: String::new(),
-        instructor_ids: vec![instructor.id.to_string()],
-        capacity: 30,
-        access: Some(CourseAccess {
-            kind: Some(course_access::Kind::Plan("pro".into())),
-        }),
-    });
+    let mut request = instructor.req_in(
+        "acme",
+        CreateCourseRequest {
+            command_id: new_id(),
+            course_id: String::new(),
+            title: "  Distributed systems  ".into(),
+            description: String::new(),
+            instructor_ids: vec![instructor.id.to_string()],
+            capacity: 30,
+            access: Some(CourseAccess {
+                kind: Some(course_access::Kind::Plan("pro".into())),
+            }),
+        },
+    );
     request
         .metadata_mut()
         .insert("x-correlation-id", "corr-123".parse().unwrap());
-    request
-        .metadata_mut()
-        .insert("x-tenant-id", "acme".parse().unwrap());
     let response = courses.create_course(request).await.expect("create");
     assert_eq!(
         response
@@ -573,7 +573,49 @@ async fn refusals_map_to_not_found_permission_denied_failed_precondition_and_una
         }))
         .await
         .expect_err("no identity");
-    assert_eq!(anonymous.code(), Code::Unauthenticated);
+    assert_refused(&anonymous, Code::Unauthenticated, "TOKEN_MISSING");
+    // The headers that once named the caller name nobody now.
+    let mut claimed = tonic::Request::new(ArchiveCourseRequest {
+        command_id: new_id(),
+        course_id: created.aggregate_id.clone(),
+    });
+    claimed
+        .metadata_mut()
+        .insert("x-actor-id", instructor.id.to_string().parse().unwrap());
+    claimed
+        .metadata_mut()
+        .insert("x-actor-role", "admin".parse().unwrap());
+    let status = courses.archive_course(claimed).await.expect_err("headers");
+    assert_refused(&status, Code::Unauthenticated, "TOKEN_MISSING");
+    // A token signed by a key the service does not know.
+    let stranger = lms_runtime::auth::KeyRing::generate("test-process").unwrap();
+    let forger = lms_runtime::auth::TokenIssuer::new(
+        &stranger,
+        "lms-identity",
+        "lms",
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap();
+    let forged = forger
+        .sign(&forger.claims(
+            instructor.id,
+            "default",
+            &["admin".into()],
+            chrono::Utc::now().timestamp(),
+        ))
+        .unwrap();
+    let mut request = tonic::Request::new(ArchiveCourseRequest {
+        command_id: new_id(),
+        course_id: created.aggregate_id.clone(),
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", secrecy::ExposeSecret::expose_secret(&forged))
+            .parse()
+            .unwrap(),
+    );
+    let status = courses.archive_course(request).await.expect_err("forged");
+    assert_refused(&status, Code::Unauthenticated, "TOKEN_INVALID");
 
     // Only the CourseCreated event was written.
     assert_eq!(db.total_events().await, 1);
@@ -636,11 +678,8 @@ async fn a_retried_command_id_returns_the_first_reply_and_writes_nothing_new() {
         .expect_err("other caller");
     assert_refused(&status, Code::AlreadyExists, "COMMAND_ID_REUSED");
     // ...and scoped to its tenant: the same key in another tenant is a new command.
-    let mut elsewhere = student.req(enroll(&course.course_id, &student));
+    let mut elsewhere = student.req_in("other-tenant", enroll(&course.course_id, &student));
     elsewhere.get_mut().command_id = request.command_id.clone();
-    elsewhere
-        .metadata_mut()
-        .insert("x-tenant-id", "other-tenant".parse().unwrap());
     let status = enrollments
         .enroll(elsewhere)
         .await

@@ -16,7 +16,7 @@ use lms_domain::{Actor, Clock, FieldViolation, Role, UserId};
 use lms_proto::command::v1::CommandReply;
 use lms_proto::identity::v1 as pb;
 use lms_proto::identity::v1::identity_server::Identity;
-use lms_runtime::auth::{principal, Principal, TokenIssuer};
+use lms_runtime::auth::{principal, TokenIssuer};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -60,24 +60,8 @@ pub fn tenant_or_default(tenant: &str) -> Result<String, IdentityError> {
     }
 }
 
-/// The caller a verified token names, acting with their strongest role.
-pub fn caller_of(principal: &Principal) -> Result<Caller, CommandError> {
-    let role = principal
-        .roles
-        .iter()
-        .filter_map(|r| r.parse::<Role>().ok())
-        .max()
-        .ok_or_else(|| CommandError::Unauthenticated("the token carries no known role".into()))?;
-    Ok(Caller {
-        actor: Actor::new(UserId(principal.user_id), role),
-        tenant_id: principal.tenant_id.clone(),
-    })
-}
-
 fn token_caller<T>(request: &Request<T>) -> Result<Caller, CommandError> {
-    let principal =
-        principal(request).map_err(|s| CommandError::Unauthenticated(s.message().to_string()))?;
-    caller_of(principal)
+    Caller::of(request)
 }
 
 fn role_names(roles: &BTreeSet<Role>) -> Vec<String> {

@@ -21,6 +21,14 @@ pub struct Config {
     pub metrics_addr: String,
     /// How long a query with `min_position` waits for the projection.
     pub read_your_writes_timeout_ms: u64,
+    /// The identity service's JWKS (URL, or a file path): the keys access
+    /// tokens are verified with.
+    pub auth_jwks: String,
+    /// Expected `iss` and `aud` of access tokens.
+    pub token_issuer: String,
+    pub token_audience: String,
+    /// How often the JWKS is read again (new keys before they sign).
+    pub jwks_refresh_secs: u64,
     /// `text` or `json` logs.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info,lms_readmodels=debug`.
@@ -37,6 +45,10 @@ impl Default for Config {
             grpc_addr: "127.0.0.1:50052".into(),
             metrics_addr: "127.0.0.1:9103".into(),
             read_your_writes_timeout_ms: 2000,
+            auth_jwks: "http://127.0.0.1:8083/.well-known/jwks.json".into(),
+            token_issuer: "lms-identity".into(),
+            token_audience: "lms".into(),
+            jwks_refresh_secs: 300,
             log_format: LogFormat::Text,
             log: "info".into(),
         }

@@ -24,6 +24,12 @@ pub enum QueryError {
     Invalid(Vec<FieldViolation>),
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
+    /// The caller may not read this.
+    #[error("{message}")]
+    PermissionDenied {
+        reason: &'static str,
+        message: &'static str,
+    },
     /// The projection did not reach `min_position` within the timeout.
     #[error("read model not caught up: {aggregate_id} applied up to {applied}, wanted {sequence} (waited {waited_ms} ms)")]
     NotCaughtUp {
@@ -60,6 +66,7 @@ impl QueryError {
         match self {
             QueryError::Invalid(_) => "invalid",
             QueryError::NotFound { .. } => "not_found",
+            QueryError::PermissionDenied { .. } => "permission_denied",
             QueryError::NotCaughtUp { .. } => "not_caught_up",
             QueryError::Unavailable(_) => "unavailable",
             QueryError::Internal(_) => "internal",
@@ -93,6 +100,9 @@ impl From<QueryError> for Status {
             QueryError::NotFound { what, .. } => {
                 let reason = format!("{}_NOT_FOUND", what.to_uppercase());
                 Status::with_error_details(Code::NotFound, message, error_info(&reason))
+            }
+            QueryError::PermissionDenied { reason, .. } => {
+                Status::with_error_details(Code::PermissionDenied, message, error_info(reason))
             }
             QueryError::NotCaughtUp { .. } => {
                 let mut details = error_info("READ_MODEL_BEHIND");

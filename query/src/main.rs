@@ -4,7 +4,9 @@ use anyhow::Context;
 use lms_query::config::Config;
 use lms_query::server;
 use lms_readmodels::migrate;
+use lms_runtime::auth::Verifier;
 use lms_runtime::{database, redis, settings, shutdown, telemetry, Settings};
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -28,14 +30,25 @@ async fn main() -> anyhow::Result<()> {
     let metrics = TcpListener::bind(&config.metrics_addr)
         .await
         .with_context(|| format!("binding metrics on {}", config.metrics_addr))?;
+    let shutdown = shutdown::on_signals();
+    let verifier = Verifier::start(
+        &config.auth_jwks,
+        &config.token_issuer,
+        &config.token_audience,
+        Duration::from_secs(config.jwks_refresh_secs),
+        &shutdown,
+    )
+    .await
+    .context("reading the token keys (LMS_AUTH_JWKS)")?;
     tracing::info!(grpc = %config.grpc_addr, metrics = %config.metrics_addr, "lms-query listening");
     server::serve(
         &config,
         pool,
         redis,
+        verifier,
         grpc,
         Some(metrics),
-        shutdown::on_signals(),
+        shutdown,
     )
     .await?;
     tracing::info!("lms-query stopped");

@@ -10,11 +10,13 @@ use crate::grpc::{
 use lms_proto::query::v1::billing_queries_server::BillingQueriesServer;
 use lms_proto::query::v1::course_queries_server::CourseQueriesServer;
 use lms_proto::query::v1::student_queries_server::StudentQueriesServer;
+use lms_runtime::auth::{Authenticate, Verifier};
 use lms_runtime::grpc::{GrpcServer, ServeError};
 use lms_runtime::Shutdown;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 
 /// The largest request the transport decodes: a query above it is refused
 /// with OUT_OF_RANGE; below it, the fields' own limits answer
@@ -22,10 +24,12 @@ use tokio::net::TcpListener;
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
 /// Serves until `shutdown` is cancelled, then drains in-flight queries.
+/// Every query needs an access token `verifier` accepts.
 pub async fn serve(
     config: &Config,
     pool: PgPool,
     redis: ConnectionManager,
+    verifier: Verifier,
     grpc: TcpListener,
     metrics: Option<TcpListener>,
     shutdown: Shutdown,
@@ -42,10 +46,11 @@ pub async fn serve(
     let billing_api = BillingQueriesServer::new(BillingQueriesService::new(ctx))
         .max_decoding_message_size(MAX_REQUEST_BYTES);
 
+    let auth = Authenticate::required(verifier);
     GrpcServer::new(lms_proto::FILE_DESCRIPTOR_SET)
-        .add_service(course_api)
-        .add_service(student_api)
-        .add_service(billing_api)
+        .add_service(InterceptedService::new(course_api, auth.clone()))
+        .add_service(InterceptedService::new(student_api, auth.clone()))
+        .add_service(InterceptedService::new(billing_api, auth))
         .serve(grpc, metrics, shutdown)
         .await
 }

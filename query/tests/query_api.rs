@@ -8,8 +8,9 @@ use lms_proto::query::v1::{
     ListCoursesRequest, ListInvoicesRequest, MinPosition,
 };
 use lms_query::config::Config;
+use lms_testkit::auth::Bearer;
 use lms_testkit::query::QueryServer;
-use lms_testkit::status::violated_fields;
+use lms_testkit::status::{assert_refused, violated_fields};
 use lms_testkit::TestDb;
 use sqlx::PgPool;
 use std::collections::HashSet;
@@ -720,4 +721,151 @@ pub async fn set_applied(
     .execute(pool)
     .await
     .expect("set applied");
+}
+
+fn as_user(user: Uuid, role: &str) -> Bearer {
+    Bearer::new(&lms_testkit::auth::token(user, &[role]))
+}
+
+#[tokio::test]
+async fn every_read_is_authorized_by_the_token() {
+    let db = TestDb::read_models().await;
+    let server = QueryServer::start(&db).await;
+    let teacher = Uuid::now_v7();
+    let other_teacher = Uuid::now_v7();
+    let student = Uuid::now_v7();
+    let other_student = Uuid::now_v7();
+    let published = seed_course(&db.pool, "Open", "published", teacher, t0()).await;
+    let draft = seed_course(&db.pool, "Secret draft", "draft", teacher, t0()).await;
+
+    // No token, or the old identity headers: nobody.
+    let mut anonymous =
+        lms_proto::query::v1::course_queries_client::CourseQueriesClient::new(server.channel());
+    let mut request = tonic::Request::new(GetCourseRequest {
+        course_id: published.to_string(),
+        min_position: None,
+    });
+    request
+        .metadata_mut()
+        .insert("x-actor-role", "admin".parse().unwrap());
+    let status = anonymous.get_course(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    // A student reads published courses, not drafts (which do not exist for them).
+    let mut courses = server.courses_as(as_user(student, "student"));
+    courses
+        .get_course(GetCourseRequest {
+            course_id: published.to_string(),
+            min_position: None,
+        })
+        .await
+        .unwrap();
+    let status = courses
+        .get_course(GetCourseRequest {
+            course_id: draft.to_string(),
+            min_position: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let listed = courses
+        .list_courses(ListCoursesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .courses;
+    assert_eq!(listed.len(), 1, "only the published course");
+    let status = courses
+        .list_courses(ListCoursesRequest {
+            status: "draft".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_refused(&status, Code::PermissionDenied, "PUBLISHED_ONLY");
+
+    // Its teacher sees the draft and lists their own courses in any status.
+    let mut own = server.courses_as(as_user(teacher, "instructor"));
+    own.get_course(GetCourseRequest {
+        course_id: draft.to_string(),
+        min_position: None,
+    })
+    .await
+    .unwrap();
+    let mine = own
+        .list_courses(ListCoursesRequest {
+            instructor_id: teacher.to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .courses;
+    assert_eq!(mine.len(), 2);
+
+    // A roster belongs to the course's instructors (and admins).
+    let roster = |course: Uuid| GetRosterRequest {
+        course_id: course.to_string(),
+        min_position: None,
+    };
+    own.get_roster(roster(published)).await.unwrap();
+    let status = server
+        .courses_as(as_user(other_teacher, "instructor"))
+        .get_roster(roster(published))
+        .await
+        .unwrap_err();
+    assert_refused(&status, Code::PermissionDenied, "NOT_COURSE_INSTRUCTOR");
+    let status = courses.get_roster(roster(published)).await.unwrap_err();
+    assert_refused(&status, Code::PermissionDenied, "NOT_COURSE_INSTRUCTOR");
+    server
+        .courses()
+        .get_roster(roster(published))
+        .await
+        .unwrap();
+
+    // A student's dashboard, subscription and invoices are theirs.
+    let mut students = server.students_as(as_user(student, "student"));
+    students
+        .get_student_dashboard(GetStudentDashboardRequest {
+            student_id: student.to_string(),
+            min_position: None,
+        })
+        .await
+        .unwrap();
+    let status = students
+        .get_student_dashboard(GetStudentDashboardRequest {
+            student_id: other_student.to_string(),
+            min_position: None,
+        })
+        .await
+        .unwrap_err();
+    assert_refused(&status, Code::PermissionDenied, "NOT_YOUR_DATA");
+    let mut billing = server.billing_as(as_user(student, "student"));
+    let status = billing
+        .get_subscription(GetSubscriptionRequest {
+            student_id: other_student.to_string(),
+            min_position: None,
+        })
+        .await
+        .unwrap_err();
+    assert_refused(&status, Code::PermissionDenied, "NOT_YOUR_DATA");
+    let status = billing
+        .list_invoices(ListInvoicesRequest {
+            student_id: other_student.to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_refused(&status, Code::PermissionDenied, "NOT_YOUR_DATA");
+    // An admin reads anyone's.
+    server
+        .students()
+        .get_student_dashboard(GetStudentDashboardRequest {
+            student_id: other_student.to_string(),
+            min_position: None,
+        })
+        .await
+        .unwrap();
+    server.stop().await;
+    db.drop_database().await;
 }

@@ -68,8 +68,10 @@ impl CommandServer {
         let pool = lms_runtime::database::connect(&config.database_url, config.db_max_connections)
             .await
             .expect("pool");
+        let verifier = crate::auth::verifier();
         let server = Background::spawn(|stop| async move {
-            if let Err(e) = server::serve(&config, pool, grpc, Some(metrics), stop).await {
+            if let Err(e) = server::serve(&config, pool, verifier, grpc, Some(metrics), stop).await
+            {
                 panic!("command server failed: {e}");
             }
         });
@@ -130,15 +132,25 @@ impl Caller {
         }
     }
 
-    /// A request carrying this caller's identity.
+    /// This caller's token on every call of a client.
+    pub fn bearer(&self) -> crate::auth::Bearer {
+        crate::auth::Bearer::new(&crate::auth::token(self.id, &[self.role]))
+    }
+
+    /// A request carrying this caller's access token.
     pub fn req<T>(&self, message: T) -> Request<T> {
+        self.req_in(crate::auth::TENANT, message)
+    }
+
+    /// A request carrying this caller's access token for `tenant`.
+    pub fn req_in<T>(&self, tenant: &str, message: T) -> Request<T> {
         let mut request = Request::new(message);
-        let metadata = request.metadata_mut();
-        metadata.insert(
-            "x-actor-id",
-            MetadataValue::try_from(self.id.to_string()).expect("header"),
+        let token = crate::auth::token_in(tenant, self.id, &[self.role]);
+        let bearer = format!("Bearer {token}");
+        request.metadata_mut().insert(
+            "authorization",
+            MetadataValue::try_from(bearer).expect("header"),
         );
-        metadata.insert("x-actor-role", MetadataValue::from_static(self.role));
         request
     }
 }

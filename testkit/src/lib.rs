@@ -25,6 +25,8 @@ pub mod ports;
 pub mod process;
 pub mod wait;
 
+#[cfg(any(feature = "commands", feature = "query"))]
+pub mod auth;
 #[cfg(feature = "commands")]
 pub mod commands;
 #[cfg(any(feature = "commands", feature = "query"))]

@@ -1,6 +1,7 @@
 //! The query service in-process on random ports, on a test database and a
 //! Redis key prefix of the test's own.
 
+use crate::auth::{Authed, Bearer};
 use crate::background::Background;
 use crate::db::TestDb;
 use lms_proto::query::v1::billing_queries_client::BillingQueriesClient;
@@ -48,9 +49,18 @@ impl QueryServer {
         let redis = crate::redis::connect().await;
         let prefix = config.redis_prefix.clone();
         let server_redis = redis.clone();
+        let verifier = crate::auth::verifier();
         let server = Background::spawn(|stop| async move {
-            if let Err(e) =
-                server::serve(&config, pool, server_redis, grpc, Some(metrics), stop).await
+            if let Err(e) = server::serve(
+                &config,
+                pool,
+                server_redis,
+                verifier,
+                grpc,
+                Some(metrics),
+                stop,
+            )
+            .await
             {
                 panic!("query server failed: {e}");
             }
@@ -67,16 +77,36 @@ impl QueryServer {
         }
     }
 
-    pub fn courses(&self) -> CourseQueriesClient<Channel> {
-        CourseQueriesClient::new(self.channel.clone())
+    /// Course queries as an admin (who reads everything).
+    pub fn courses(&self) -> CourseQueriesClient<Authed> {
+        self.courses_as(Bearer::admin())
     }
 
-    pub fn students(&self) -> StudentQueriesClient<Channel> {
-        StudentQueriesClient::new(self.channel.clone())
+    /// Student queries as an admin.
+    pub fn students(&self) -> StudentQueriesClient<Authed> {
+        self.students_as(Bearer::admin())
     }
 
-    pub fn billing(&self) -> BillingQueriesClient<Channel> {
-        BillingQueriesClient::new(self.channel.clone())
+    /// Billing queries as an admin.
+    pub fn billing(&self) -> BillingQueriesClient<Authed> {
+        self.billing_as(Bearer::admin())
+    }
+
+    pub fn courses_as(&self, bearer: Bearer) -> CourseQueriesClient<Authed> {
+        CourseQueriesClient::with_interceptor(self.channel.clone(), bearer)
+    }
+
+    pub fn students_as(&self, bearer: Bearer) -> StudentQueriesClient<Authed> {
+        StudentQueriesClient::with_interceptor(self.channel.clone(), bearer)
+    }
+
+    pub fn billing_as(&self, bearer: Bearer) -> BillingQueriesClient<Authed> {
+        BillingQueriesClient::with_interceptor(self.channel.clone(), bearer)
+    }
+
+    /// The channel, for a client that brings its own token (or none).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     /// Runs a Redis command with this server's key prefix put for `{p}`.

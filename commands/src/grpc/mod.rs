@@ -117,7 +117,7 @@ where
     F: FnOnce(CommandContext, R) -> Fut,
     Fut: Future<Output = Result<Reply, CommandError>>,
 {
-    let caller = crate::context::caller_from_headers(request.metadata());
+    let caller = Caller::of(&request);
     handle_as(clock, command_type, request, caller, run).await
 }
 

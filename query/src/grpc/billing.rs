@@ -1,6 +1,6 @@
 //! `BillingQueries`: GetSubscription and ListInvoices (`billing` schema).
 
-use super::{amount, observe, optional_timestamp, timestamp, QueryContext, Violations};
+use super::{amount, observe, optional_timestamp, timestamp, QueryContext, Viewer, Violations};
 use crate::error::QueryError;
 use crate::page_token::{self, Cursor};
 use crate::read_your_writes::ReadModel;
@@ -26,6 +26,7 @@ impl BillingQueriesService {
 
     async fn get_subscription(
         &self,
+        viewer: Viewer,
         req: GetSubscriptionRequest,
     ) -> Result<GetSubscriptionResponse, QueryError> {
         let mut v = Violations::default();
@@ -35,6 +36,7 @@ impl BillingQueriesService {
         let Some(student_id) = student_id else {
             return Err(QueryError::Internal("validated student_id missing".into()));
         };
+        viewer.may_read_student(student_id)?;
         self.ctx.caught_up(ReadModel::Billing, position).await?;
         let row = billing::subscription_of_student(self.ctx.pool(), student_id)
             .await?
@@ -49,6 +51,7 @@ impl BillingQueriesService {
 
     async fn list_invoices(
         &self,
+        viewer: Viewer,
         req: ListInvoicesRequest,
     ) -> Result<ListInvoicesResponse, QueryError> {
         let mut v = Violations::default();
@@ -62,6 +65,7 @@ impl BillingQueriesService {
         let Some(student_id) = student_id else {
             return Err(QueryError::Internal("validated student_id missing".into()));
         };
+        viewer.may_read_student(student_id)?;
         let page_size = page_size.unwrap_or(page_token::DEFAULT_PAGE_SIZE) as usize;
         self.ctx.caught_up(ReadModel::Billing, position).await?;
         let limit = i64::try_from(page_size + 1).unwrap_or(i64::MAX);
@@ -121,9 +125,10 @@ impl BillingQueries for BillingQueriesService {
         &self,
         request: Request<GetSubscriptionRequest>,
     ) -> Result<Response<GetSubscriptionResponse>, Status> {
+        let viewer = Viewer::of(&request)?;
         observe(
             "GetSubscription",
-            self.get_subscription(request.into_inner()),
+            self.get_subscription(viewer, request.into_inner()),
         )
         .await
     }
@@ -132,6 +137,11 @@ impl BillingQueries for BillingQueriesService {
         &self,
         request: Request<ListInvoicesRequest>,
     ) -> Result<Response<ListInvoicesResponse>, Status> {
-        observe("ListInvoices", self.list_invoices(request.into_inner())).await
+        let viewer = Viewer::of(&request)?;
+        observe(
+            "ListInvoices",
+            self.list_invoices(viewer, request.into_inner()),
+        )
+        .await
     }
 }

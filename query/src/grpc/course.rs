@@ -2,7 +2,8 @@
 //! `catalog` schema) and GetRoster (`roster` schema).
 
 use super::{
-    amount, count, count_source, observe, optional_timestamp, timestamp, QueryContext, Violations,
+    amount, count, count_source, observe, optional_timestamp, timestamp, QueryContext, Viewer,
+    Violations,
 };
 use crate::course_cache::PublishedPage;
 use crate::error::QueryError;
@@ -33,7 +34,11 @@ impl CourseQueriesService {
         Self { ctx }
     }
 
-    async fn get_course(&self, req: GetCourseRequest) -> Result<GetCourseResponse, QueryError> {
+    async fn get_course(
+        &self,
+        viewer: Viewer,
+        req: GetCourseRequest,
+    ) -> Result<GetCourseResponse, QueryError> {
         let mut v = Violations::default();
         let course_id = v.uuid("course_id", &req.course_id);
         let position = v.position(req.min_position);
@@ -43,9 +48,17 @@ impl CourseQueriesService {
         };
         self.ctx.caught_up(ReadModel::Catalog, position).await?;
 
+        // An unpublished course exists only for its teachers and admins.
+        let not_found = || QueryError::NotFound {
+            what: "course",
+            id: course_id.to_string(),
+        };
         match self.ctx.cache().card(course_id).await {
             Ok(Some(card)) => {
                 count_source("GetCourse", "redis");
+                if card.status != "published" && !viewer.teaches(&card.instructor_ids) {
+                    return Err(not_found());
+                }
                 return Ok(GetCourseResponse {
                     course: Some(course_message(card)),
                 });
@@ -58,10 +71,10 @@ impl CourseQueriesService {
         count_source("GetCourse", "postgres");
         let row = catalog::course(self.ctx.pool(), course_id)
             .await?
-            .ok_or_else(|| QueryError::NotFound {
-                what: "course",
-                id: course_id.to_string(),
-            })?;
+            .ok_or_else(not_found)?;
+        if row.status != "published" && !viewer.teaches(&row.instructor_ids) {
+            return Err(not_found());
+        }
         Ok(GetCourseResponse {
             course: Some(course_message(row)),
         })
@@ -69,6 +82,7 @@ impl CourseQueriesService {
 
     async fn list_courses(
         &self,
+        viewer: Viewer,
         req: ListCoursesRequest,
     ) -> Result<ListCoursesResponse, QueryError> {
         let mut v = Violations::default();
@@ -90,11 +104,26 @@ impl CourseQueriesService {
         let page_size = page_size.unwrap_or(page_token::DEFAULT_PAGE_SIZE) as usize;
         self.ctx.caught_up(ReadModel::Catalog, position).await?;
 
-        let filter = CourseFilter {
+        let mut filter = CourseFilter {
             status: Some(req.status).filter(|s| !s.is_empty()),
             instructor_id,
             title_contains: Some(req.title_contains).filter(|s| !s.is_empty()),
         };
+        // Published courses are everyone's; other statuses are listed for
+        // admins, and for an instructor asking for their own courses.
+        if !viewer.admin && instructor_id != Some(viewer.user_id) {
+            match filter.status.as_deref() {
+                None => filter.status = Some("published".into()),
+                Some("published") => {}
+                Some(_) => {
+                    return Err(QueryError::PermissionDenied {
+                        reason: "PUBLISHED_ONLY",
+                        message: "only published courses are listed for you; \
+                                  list your own with instructor_id",
+                    })
+                }
+            }
+        }
         let after = cursor.map(|c| (c.micros, c.id));
         let only_published = filter.status.as_deref() == Some("published")
             && filter.instructor_id.is_none()
@@ -169,7 +198,11 @@ impl CourseQueriesService {
         }))
     }
 
-    async fn get_roster(&self, req: GetRosterRequest) -> Result<GetRosterResponse, QueryError> {
+    async fn get_roster(
+        &self,
+        viewer: Viewer,
+        req: GetRosterRequest,
+    ) -> Result<GetRosterResponse, QueryError> {
         let mut v = Violations::default();
         let course_id = v.uuid("course_id", &req.course_id);
         let position = v.position(req.min_position);
@@ -177,6 +210,17 @@ impl CourseQueriesService {
         let Some(course_id) = course_id else {
             return Err(QueryError::Internal("validated course_id missing".into()));
         };
+        if !viewer.admin {
+            let teaches = catalog::course(self.ctx.pool(), course_id)
+                .await?
+                .is_some_and(|course| viewer.teaches(&course.instructor_ids));
+            if !teaches {
+                return Err(QueryError::PermissionDenied {
+                    reason: "NOT_COURSE_INSTRUCTOR",
+                    message: "a roster is read by the course's instructors and admins",
+                });
+            }
+        }
         self.ctx.caught_up(ReadModel::Roster, position).await?;
         let rows = roster::enrollments_of_course(self.ctx.pool(), course_id).await?;
         Ok(GetRosterResponse {
@@ -225,20 +269,27 @@ impl CourseQueries for CourseQueriesService {
         &self,
         request: Request<GetCourseRequest>,
     ) -> Result<Response<GetCourseResponse>, Status> {
-        observe("GetCourse", self.get_course(request.into_inner())).await
+        let viewer = Viewer::of(&request)?;
+        observe("GetCourse", self.get_course(viewer, request.into_inner())).await
     }
 
     async fn list_courses(
         &self,
         request: Request<ListCoursesRequest>,
     ) -> Result<Response<ListCoursesResponse>, Status> {
-        observe("ListCourses", self.list_courses(request.into_inner())).await
+        let viewer = Viewer::of(&request)?;
+        observe(
+            "ListCourses",
+            self.list_courses(viewer, request.into_inner()),
+        )
+        .await
     }
 
     async fn get_roster(
         &self,
         request: Request<GetRosterRequest>,
     ) -> Result<Response<GetRosterResponse>, Status> {
-        observe("GetRoster", self.get_roster(request.into_inner())).await
+        let viewer = Viewer::of(&request)?;
+        observe("GetRoster", self.get_roster(viewer, request.into_inner())).await
     }
 }

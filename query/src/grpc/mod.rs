@@ -4,10 +4,12 @@
 mod billing;
 mod course;
 mod student;
+mod viewer;
 
 pub use billing::BillingQueriesService;
 pub use course::CourseQueriesService;
 pub use student::StudentQueriesService;
+pub use viewer::Viewer;
 
 use crate::course_cache::CourseCache;
 use crate::error::{FieldViolation, QueryError};

@@ -1,6 +1,6 @@
 //! `StudentQueries`: GetStudentDashboard (`dashboard` schema).
 
-use super::{count, observe, timestamp, QueryContext, Violations};
+use super::{count, observe, timestamp, QueryContext, Viewer, Violations};
 use crate::error::QueryError;
 use crate::read_your_writes::ReadModel;
 use lms_proto::query::v1::student_queries_server::StudentQueries;
@@ -21,6 +21,7 @@ impl StudentQueriesService {
 
     async fn get_dashboard(
         &self,
+        viewer: Viewer,
         req: GetStudentDashboardRequest,
     ) -> Result<GetStudentDashboardResponse, QueryError> {
         let mut v = Violations::default();
@@ -30,6 +31,7 @@ impl StudentQueriesService {
         let Some(student_id) = student_id else {
             return Err(QueryError::Internal("validated student_id missing".into()));
         };
+        viewer.may_read_student(student_id)?;
         self.ctx.caught_up(ReadModel::Dashboard, position).await?;
         let rows = dashboard::courses_of_student(self.ctx.pool(), student_id).await?;
         Ok(GetStudentDashboardResponse {
@@ -57,9 +59,10 @@ impl StudentQueries for StudentQueriesService {
         &self,
         request: Request<GetStudentDashboardRequest>,
     ) -> Result<Response<GetStudentDashboardResponse>, Status> {
+        let viewer = Viewer::of(&request)?;
         observe(
             "GetStudentDashboard",
-            self.get_dashboard(request.into_inner()),
+            self.get_dashboard(viewer, request.into_inner()),
         )
         .await
     }

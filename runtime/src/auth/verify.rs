@@ -120,6 +120,20 @@ impl Verifier {
         Ok(verifier)
     }
 
+    /// [`load`](Self::load), then [`refresh_every`](Self::refresh_every):
+    /// what a service does at start-up.
+    pub async fn start(
+        source: &str,
+        issuer: &str,
+        audience: &str,
+        refresh: Duration,
+        shutdown: &Shutdown,
+    ) -> Result<Self, VerifierError> {
+        let verifier = Self::load(source, issuer, audience).await?;
+        verifier.refresh_every(refresh, shutdown.clone());
+        Ok(verifier)
+    }
+
     /// Re-reads the keys every `every` until `shutdown`: keys published
     /// before a rotation are known before the first token they sign.
     pub fn refresh_every(&self, every: Duration, shutdown: Shutdown) {
