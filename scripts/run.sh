@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The run command: brings up the infrastructure, builds and starts the
-# services (schema registry, command service, outbox relay, query service,
-# projection workers), loads a small demo data set through the gRPC command
-# API and reads it back through the query API, shows the events on Kafka,
-# and prints where to look. Stays in the foreground (Ctrl-C stops the
+# services (schema registry, identity service, command service, outbox
+# relay, query service, projection workers), creates the demo admin, loads
+# a small demo data set through the gRPC command API (users sign up and
+# sign in) and reads it back through the query API, shows the events on
+# Kafka, and prints where to look and how to sign in. Stays in the foreground (Ctrl-C stops the
 # services) unless --detach is given.
 #
 #   scripts/run.sh            run in the foreground
@@ -23,8 +24,16 @@ REGISTRY_ADDR=127.0.0.1:8081
 QUERY_ADDR=127.0.0.1:50052
 QUERY_METRICS=127.0.0.1:9103
 PROJECTIONS_METRICS=127.0.0.1:9104
+IDENTITY_ADDR=127.0.0.1:50053
+IDENTITY_METRICS=127.0.0.1:9105
+JWKS_ADDR=127.0.0.1:8083
+JWKS_URL="http://$JWKS_ADDR/.well-known/jwks.json"
+KEYS_DIR="$LMS_HOME/keys"
+SIGNING_KID=dev-1
+ADMIN_EMAIL=admin@lms.local
+ADMIN_PASSWORD_FILE="$LMS_HOME/demo-admin-password"
 # Stopped in this order: the read side first, the registry last.
-SERVICES=(lms-projections lms-query lms-relay lms-commands lms-schema-registry)
+SERVICES=(lms-projections lms-query lms-relay lms-commands lms-identity lms-schema-registry)
 mkdir -p "$PID_DIR" "$LOG_DIR"
 
 stop_services() {
@@ -116,18 +125,40 @@ eval "$(scripts/infra.sh env)"
 pair_with_broker
 
 echo "==> build"
-cargo build --locked -p lms-commands -p lms-relay -p lms-schema-registry -p lms-query -p lms-projections -p lms-cli
+cargo build --locked -p lms-commands -p lms-relay -p lms-schema-registry -p lms-query -p lms-projections -p lms-identity -p lms-cli
+
+echo "==> keys and the demo admin's password"
+# A development signing key, made once; in Kubernetes the keys are a Secret.
+mkdir -p "$KEYS_DIR"
+chmod 700 "$KEYS_DIR"
+if [[ ! -f "$KEYS_DIR/$SIGNING_KID.pem" ]]; then
+  target/debug/lms-identity new-key --dir "$KEYS_DIR" --kid "$SIGNING_KID"
+fi
+if [[ ! -s "$ADMIN_PASSWORD_FILE" ]]; then
+  (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$ADMIN_PASSWORD_FILE")
+fi
+ADMIN_PASSWORD="$(cat "$ADMIN_PASSWORD_FILE")"
+IDENTITY_ENV=(LMS_SIGNING_KEYS_DIR="$KEYS_DIR" LMS_SIGNING_KID="$SIGNING_KID")
+AUTH_ENV=(LMS_AUTH_JWKS="$JWKS_URL")
 
 echo "==> services"
 stop_services
 start lms-schema-registry LMS_HTTP_ADDR="$REGISTRY_ADDR"
 ready lms-schema-registry lms_port_open 127.0.0.1 "${REGISTRY_ADDR##*:}"
-start lms-commands LMS_GRPC_ADDR="$GRPC_ADDR" LMS_METRICS_ADDR="$COMMANDS_METRICS"
+start lms-identity "${IDENTITY_ENV[@]}" LMS_GRPC_ADDR="$IDENTITY_ADDR" \
+  LMS_METRICS_ADDR="$IDENTITY_METRICS" LMS_JWKS_ADDR="$JWKS_ADDR"
+ready lms-identity target/debug/lms --endpoint "http://$IDENTITY_ADDR" health
+# The first admin cannot be granted by anyone: the operator creates it.
+# Again for the same email, it changes nothing.
+env "${IDENTITY_ENV[@]}" LMS_BOOTSTRAP_PASSWORD="$ADMIN_PASSWORD" \
+  target/debug/lms-identity bootstrap-admin --email "$ADMIN_EMAIL" --display-name "Demo admin" >/dev/null
+echo "demo admin $ADMIN_EMAIL ready"
+start lms-commands "${AUTH_ENV[@]}" LMS_GRPC_ADDR="$GRPC_ADDR" LMS_METRICS_ADDR="$COMMANDS_METRICS"
 ready lms-commands target/debug/lms --endpoint "http://$GRPC_ADDR" health
 start lms-relay LMS_METRICS_ADDR="$RELAY_METRICS" LMS_SCHEMA_REGISTRY_URL="http://$REGISTRY_ADDR"
 ready lms-relay lms_port_open 127.0.0.1 "${RELAY_METRICS##*:}"
 # lms-query migrates the read models before it serves, so it goes first.
-start lms-query LMS_GRPC_ADDR="$QUERY_ADDR" LMS_METRICS_ADDR="$QUERY_METRICS"
+start lms-query "${AUTH_ENV[@]}" LMS_GRPC_ADDR="$QUERY_ADDR" LMS_METRICS_ADDR="$QUERY_METRICS"
 ready lms-query target/debug/lms --endpoint "http://$QUERY_ADDR" health
 start lms-projections LMS_METRICS_ADDR="$PROJECTIONS_METRICS" \
   LMS_SCHEMA_REGISTRY_URL="http://$REGISTRY_ADDR" -- run
@@ -139,7 +170,9 @@ echo "==> demo data"
 # demo's queries wait for the command replies' positions and, while the
 # server answers UNAVAILABLE (READ_MODEL_BEHIND), ask again after the
 # RetryInfo delay, for at most 60 s.
-target/debug/lms --endpoint "http://$GRPC_ADDR" --query-endpoint "http://$QUERY_ADDR" demo
+LMS_DEMO_ADMIN_EMAIL="$ADMIN_EMAIL" LMS_DEMO_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
+  target/debug/lms --endpoint "http://$GRPC_ADDR" --query-endpoint "http://$QUERY_ADDR" \
+  --identity-endpoint "http://$IDENTITY_ADDR" demo
 
 echo "==> outbox"
 # The relay publishes asynchronously: wait until the outbox is drained.
@@ -153,24 +186,29 @@ target/debug/lms events --idle-timeout 3 | tail -n 12
 cat <<EOT
 
 The LMS is running.
+  gRPC identity     $IDENTITY_ADDR   (lms.identity.v1: register, login, refresh, profile, roles)
+  JWKS              $JWKS_URL   (the public keys every service verifies tokens with)
   gRPC commands     $GRPC_ADDR   (lms.command.v1; reflection and grpc.health.v1 enabled)
   gRPC queries      $QUERY_ADDR   (lms.query.v1, lms-query; reflection and grpc.health.v1 enabled)
   projections       lms-projections: course-catalog, roster, student-dashboard, billing
                     (consumer groups lms.projection.<name>, dead letters on lms.dlq.v1)
   schema registry   http://$REGISTRY_ADDR   (Confluent API: /subjects, /schemas/ids/{id}, /config)
   Kafka             $LMS_KAFKA_BROKERS   topics lms.course.v1, lms.enrollment.v1, lms.subscription.v1, lms.user.v1
-  metrics           http://$COMMANDS_METRICS/metrics (commands), http://$RELAY_METRICS/metrics (relay),
+  metrics           http://$IDENTITY_METRICS/metrics (identity), http://$COMMANDS_METRICS/metrics (commands), http://$RELAY_METRICS/metrics (relay),
                     http://$QUERY_METRICS/metrics (queries), http://$PROJECTIONS_METRICS/metrics (projections)
   event store       $LMS_DATABASE_URL   (tables events, outbox, command_log)
   read models       same database, schemas catalog, roster, dashboard, billing; Redis $LMS_REDIS_URL (keys lms:*)
   logs              $LOG_DIR/
 
+Sign in (every call needs an access token; the demo's users are listed above):
+  admin             $ADMIN_EMAIL, password in $ADMIN_PASSWORD_FILE
+  export LMS_ACCESS_TOKEN=\$(LMS_PASSWORD="\$(cat $ADMIN_PASSWORD_FILE)" target/debug/lms login --email $ADMIN_EMAIL)
+  LMS_PASSWORD='a long password' target/debug/lms register --email you@example.com --display-name You
+
 Try it (our bundled client; grpcurl works too, through reflection):
-  target/debug/lms --role instructor --actor 0190b5b4-0000-7000-8000-000000000001 \\
-      create-course --title "My course" --instructor 0190b5b4-0000-7000-8000-000000000001 --capacity 5
-  grpcurl -plaintext -H 'x-actor-id: 0190b5b4-0000-7000-8000-000000000001' -H 'x-actor-role: admin' \\
-      -d '{"command_id":"demo-1","title":"T","instructor_ids":["0190b5b4-0000-7000-8000-000000000001"],"capacity":3}' \\
-      $GRPC_ADDR lms.command.v1.CourseCommands/CreateCourse
+  target/debug/lms create-course --title "My course" --capacity 5      # as the signed-in user
+  grpcurl -plaintext -H "authorization: Bearer \$LMS_ACCESS_TOKEN" \\
+      -d '{"command_id":"demo-1","title":"T","capacity":3}' $GRPC_ADDR lms.command.v1.CourseCommands/CreateCourse
   target/debug/lms events            # every record on the topics, decoded (--json for all fields)
   target/debug/lms list-courses --status published      # the query API, lms.query.v1 on $QUERY_ADDR
   target/debug/lms get-course <course id from the demo>  # also roster, dashboard, subscription, invoices

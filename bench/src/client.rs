@@ -1,6 +1,5 @@
-//! gRPC clients of the services under test: commands sent as one instructor
-//! (`x-actor-id` / `x-actor-role` metadata, as an API gateway would), and the
-//! course queries.
+//! gRPC clients of the services under test: commands sent as one instructor,
+//! queries as one admin, each with an access token the bench signs.
 
 use lms_proto::command::v1 as cmd;
 use lms_proto::query::v1 as query;
@@ -9,6 +8,42 @@ use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
 use uuid::Uuid;
+
+/// Signs the bench's access tokens (the services verify them with the JWKS
+/// the bench wrote).
+pub struct Tokens {
+    issuer: lms_runtime::auth::TokenIssuer,
+}
+
+impl Tokens {
+    pub fn new(keys: &lms_runtime::auth::KeyRing) -> Result<Self, lms_runtime::auth::KeyError> {
+        let issuer = lms_runtime::auth::TokenIssuer::new(
+            keys,
+            "lms-identity",
+            "lms",
+            Duration::from_secs(24 * 3600),
+        )?;
+        Ok(Self { issuer })
+    }
+
+    /// `Bearer <token>` for `user` with `role`.
+    fn bearer(&self, user: &str, role: &str) -> Result<AsciiMetadataValue, ClientError> {
+        let user = user
+            .parse()
+            .map_err(|_| Status::internal("a bench user id is a UUID"))?;
+        let now = chrono::Utc::now().timestamp();
+        let claims = self
+            .issuer
+            .claims(user, "default", &[role.to_string()], now);
+        let token = self
+            .issuer
+            .sign(&claims)
+            .map_err(|e| Status::internal(format!("signing a bench token: {e}")))?;
+        format!("Bearer {}", secrecy::ExposeSecret::expose_secret(&token))
+            .parse()
+            .map_err(|_| ClientError::Status(Status::internal("a token is ascii")))
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -42,30 +77,25 @@ pub struct PublishedCourse {
 #[derive(Clone)]
 pub struct CommandClient {
     channel: Channel,
-    actor: AsciiMetadataValue,
+    bearer: AsciiMetadataValue,
     actor_id: String,
 }
 
 impl CommandClient {
-    pub async fn connect(addr: &str) -> Result<Self, ClientError> {
+    pub async fn connect(addr: &str, tokens: &Tokens) -> Result<Self, ClientError> {
         let actor_id = Uuid::now_v7().to_string();
         Ok(CommandClient {
             channel: channel(addr).await?,
-            actor: actor_id
-                .parse()
-                .map_err(|_| Status::internal("uuid is ascii"))?,
+            bearer: tokens.bearer(&actor_id, "instructor")?,
             actor_id,
         })
     }
 
     fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
-        let metadata = request.metadata_mut();
-        metadata.insert("x-actor-id", self.actor.clone());
-        metadata.insert(
-            "x-actor-role",
-            AsciiMetadataValue::from_static("instructor"),
-        );
+        request
+            .metadata_mut()
+            .insert("authorization", self.bearer.clone());
         request
     }
 
@@ -157,13 +187,23 @@ impl CommandClient {
 #[derive(Clone)]
 pub struct QueryClient {
     channel: Channel,
+    bearer: AsciiMetadataValue,
 }
 
 impl QueryClient {
-    pub async fn connect(addr: &str) -> Result<Self, ClientError> {
+    pub async fn connect(addr: &str, tokens: &Tokens) -> Result<Self, ClientError> {
         Ok(QueryClient {
             channel: channel(addr).await?,
+            bearer: tokens.bearer(&Uuid::now_v7().to_string(), "admin")?,
         })
+    }
+
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request
+            .metadata_mut()
+            .insert("authorization", self.bearer.clone());
+        request
     }
 
     fn courses(&self) -> query::course_queries_client::CourseQueriesClient<Channel> {
@@ -173,10 +213,10 @@ impl QueryClient {
     pub async fn get_course(&self, course_id: &str) -> Result<query::Course, ClientError> {
         let reply = self
             .courses()
-            .get_course(query::GetCourseRequest {
+            .get_course(self.request(query::GetCourseRequest {
                 course_id: course_id.into(),
                 min_position: None,
-            })
+            }))
             .await?
             .into_inner();
         reply
@@ -188,14 +228,14 @@ impl QueryClient {
     pub async fn list_published(&self, page_size: u32) -> Result<usize, ClientError> {
         let reply = self
             .courses()
-            .list_courses(query::ListCoursesRequest {
+            .list_courses(self.request(query::ListCoursesRequest {
                 status: "published".into(),
                 instructor_id: String::new(),
                 title_contains: String::new(),
                 page_size,
                 page_token: String::new(),
                 min_position: None,
-            })
+            }))
             .await?
             .into_inner();
         Ok(reply.courses.len())

@@ -140,7 +140,15 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     clear_redis(&cli.redis_url, &cli.redis_prefix)
         .await
         .context("clearing the bench Redis keys")?;
+    // The bench signs its callers' tokens with its own key: identity is not
+    // what it measures, and a sign-in per simulated caller would be.
+    let keys = lms_runtime::auth::KeyRing::generate("bench").context("a bench signing key")?;
+    let jwks_file = cli.log_dir.join("bench-jwks.json");
+    std::fs::write(&jwks_file, serde_json::to_vec(&keys.jwks())?)
+        .with_context(|| format!("writing {}", jwks_file.display()))?;
+    let tokens = client::Tokens::new(&keys)?;
     let env = Environment {
+        jwks_file,
         database_url: database_url.clone(),
         redis_url: cli.redis_url.clone(),
         redis_prefix: cli.redis_prefix.clone(),
@@ -158,6 +166,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         .await
         .context("connecting to the bench database")?;
     let mut bench = Bench {
+        tokens,
         sizes: Sizes {
             concurrency: cli.concurrency.max(1),
             warmup: Duration::from_secs(cli.warmup),

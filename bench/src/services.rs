@@ -130,6 +130,8 @@ pub struct Environment {
     /// `LMS_PRODUCER_IDEMPOTENCE` of the relay.
     pub producer_idempotence: bool,
     pub log: String,
+    /// The bench's token keys (`LMS_AUTH_JWKS` of the command and query services).
+    pub jwks_file: PathBuf,
 }
 
 pub struct Services {
@@ -276,10 +278,14 @@ impl Services {
                 command.env("LMS_HTTP_ADDR", &self.addrs.registry);
             }
             Service::Commands => {
-                command.env("LMS_GRPC_ADDR", &self.addrs.commands);
+                command
+                    .env("LMS_GRPC_ADDR", &self.addrs.commands)
+                    .env("LMS_AUTH_JWKS", &env.jwks_file);
             }
             Service::Query => {
-                command.env("LMS_GRPC_ADDR", &self.addrs.query);
+                command
+                    .env("LMS_GRPC_ADDR", &self.addrs.query)
+                    .env("LMS_AUTH_JWKS", &env.jwks_file);
             }
             Service::Relay => {
                 command.env(

@@ -3,7 +3,7 @@
 //! server as given, so its validation can be explored too).
 
 use crate::query;
-use crate::rpc::{new_command_id, Command, Role};
+use crate::rpc::{new_command_id, Command};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use lms_proto::command::v1 as pb;
 use lms_proto::query::v1::MinPosition;
@@ -17,8 +17,10 @@ use uuid::Uuid;
     after_help = "Examples:\n  \
         lms health --wait 30\n  \
         lms demo\n  \
-        lms --role instructor --actor <uuid> create-course --title 'Rust 101' --capacity 2\n  \
-        lms --role student --actor <uuid> enroll --course <uuid>\n  \
+        LMS_PASSWORD=... lms register --email ada@example.com --display-name Ada\n  \
+        export LMS_ACCESS_TOKEN=$(LMS_PASSWORD=... lms login --email ada@example.com)\n  \
+        lms create-course --title 'Rust 101' --capacity 2\n  \
+        lms enroll --course <uuid>\n  \
         lms events --max 20\n  \
         lms list-courses --status published\n  \
         lms get-course <uuid> --min-aggregate <uuid> --min-sequence 8\n  \
@@ -46,15 +48,18 @@ pub struct GlobalArgs {
     /// its read-back when nothing listens there.
     #[arg(long, global = true, env = "LMS_QUERY_ENDPOINT", value_name = "URL")]
     pub query_endpoint: Option<String>,
-    /// Caller id (x-actor-id); a fresh UUIDv7 when absent.
-    #[arg(long, global = true, value_name = "UUID")]
-    pub actor: Option<Uuid>,
-    /// Caller role (x-actor-role): student, instructor or admin.
-    #[arg(long, global = true, default_value_t = Role::Admin)]
-    pub role: Role,
-    /// Tenant (x-tenant-id); the server's default tenant when absent.
-    #[arg(long, global = true)]
-    pub tenant: Option<String>,
+    /// gRPC endpoint of lms-identity.
+    #[arg(
+        long,
+        global = true,
+        env = "LMS_IDENTITY_ENDPOINT",
+        default_value = crate::identity::DEFAULT_ENDPOINT
+    )]
+    pub identity_endpoint: String,
+    /// Access token of the caller (from `lms login`); who you are, your
+    /// roles and your tenant come from it.
+    #[arg(long, global = true, env = "LMS_ACCESS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Correlation id (x-correlation-id); the server generates one when absent.
     #[arg(long, global = true)]
     pub correlation_id: Option<String>,
@@ -71,6 +76,19 @@ pub enum Cmd {
     Health(HealthArgs),
     /// Read the event topics from Kafka and decode them through the schema registry.
     Events(EventsArgs),
+    /// Create a student account (password from LMS_PASSWORD).
+    Register {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        display_name: String,
+    },
+    /// Sign in (password from LMS_PASSWORD) and print the access token
+    /// (with --json, the whole session).
+    Login {
+        #[arg(long)]
+        email: String,
+    },
     #[command(flatten)]
     Rpc(RpcCmd),
     #[command(flatten)]
@@ -670,13 +688,13 @@ mod tests {
             "enroll",
             "--course",
             "c",
-            "--role",
-            "student",
+            "--token",
+            "t0k3n",
             "--json",
             "--command-id",
             "k1",
         ])?;
-        assert_eq!(cli.global.role, Role::Student);
+        assert_eq!(cli.global.token.as_deref(), Some("t0k3n"));
         assert!(cli.global.json);
         let Cmd::Rpc(rpc) = cli.command else {
             panic!("not an rpc subcommand");

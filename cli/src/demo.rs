@@ -1,15 +1,18 @@
-//! The scripted demo: two courses, four students, a trial and a paid
+//! The scripted demo: an instructor and four students sign up (an admin
+//! grants the instructor role), two courses, a trial and a paid
 //! subscription, a full course, an idempotent retry, a freed seat; then,
-//! given a query service, the same data read back (`read_back`). Every id
-//! and command id is fresh, so it runs again and again against one server.
-//! Stops at the first step that does not end as scripted.
+//! given a query service, the same data read back (`read_back`) and a read
+//! the caller may not make refused. Every account, id and command id is
+//! fresh, so it runs again and again against one server. Stops at the
+//! first step that does not end as scripted.
 
 mod read_back;
 
+use crate::identity::{identity_of, IdentityConnection};
 use crate::output::{Outcome, Output};
 use crate::query::{position_of, QueryConnection};
-use crate::rpc::{code_name, new_command_id, Command, Connection, Failure, Identity, Role};
-use anyhow::bail;
+use crate::rpc::{code_name, new_command_id, Command, Connection, Failure, Identity};
+use anyhow::{bail, Context};
 use lms_proto::command::v1 as pb;
 use lms_proto::command::v1::CommandReply;
 use lms_proto::query::v1::MinPosition;
@@ -22,7 +25,18 @@ const PLAN: &str = "basic";
 
 struct Demo<'a> {
     conn: &'a Connection,
+    identity: &'a IdentityConnection,
+    admin: Identity,
+    /// One password for the run's accounts (printed at the end).
+    password: String,
     out: Output,
+}
+
+/// A demo account: its sign-in and who it is.
+struct Account {
+    label: &'static str,
+    email: String,
+    who: Identity,
 }
 
 /// A published course with one module and one lesson, and the seats the
@@ -106,6 +120,8 @@ struct Subscription {
 
 /// Everything the script wrote that the read side should show.
 struct Script {
+    /// Signed in, for the refused read.
+    student_a: Identity,
     instructor: Uuid,
     courses: [Course; 2],
     enrollments: Vec<Enrollment>,
@@ -302,29 +318,154 @@ fn enroll(course: &Course, student: Identity) -> Command {
     })
 }
 
-fn student() -> Identity {
-    Identity::new(Uuid::now_v7(), Role::Student)
+impl Demo<'_> {
+    /// Registers and signs in a fresh account.
+    async fn sign_up(&self, label: &'static str) -> anyhow::Result<Account> {
+        let slug = label.replace(' ', "-");
+        let email = format!(
+            "demo-{slug}-{}@lms.local",
+            &Uuid::now_v7().simple().to_string()[20..]
+        );
+        self.identity
+            .register(&email, &self.password, label)
+            .await
+            .map_err(|s| anyhow::anyhow!("{label}: register: {}: {}", s.code(), s.message()))?;
+        let session = self
+            .identity
+            .login(&email, &self.password)
+            .await
+            .map_err(|s| anyhow::anyhow!("{label}: login: {}: {}", s.code(), s.message()))?;
+        let who = identity_of(session)?;
+        self.out.note(&format!(
+            "{:<44} signed up {email} ({})",
+            format!("{label}:"),
+            who.role
+        ));
+        Ok(Account { label, email, who })
+    }
+
+    /// A fresh account an admin makes an instructor; signed in again so
+    /// its token carries the role.
+    async fn instructor(&self) -> anyhow::Result<Account> {
+        let mut account = self.sign_up("instructor").await?;
+        self.identity
+            .grant_role(self.admin, &account.who.actor.to_string(), "instructor")
+            .await
+            .map_err(|s| anyhow::anyhow!("grant instructor: {}: {}", s.code(), s.message()))?;
+        let session = self
+            .identity
+            .login(&account.email, &self.password)
+            .await
+            .map_err(|s| anyhow::anyhow!("instructor: login: {}: {}", s.code(), s.message()))?;
+        account.who = identity_of(session)?;
+        self.out.note(&format!(
+            "{:<44} granted by an admin: now {}",
+            "instructor:", account.who.role
+        ));
+        Ok(account)
+    }
+}
+
+/// Signs the demo admin in (`LMS_DEMO_ADMIN_EMAIL`, `LMS_DEMO_ADMIN_PASSWORD`,
+/// created by `lms-identity bootstrap-admin`, which the run command does).
+pub async fn admin(identity: &IdentityConnection) -> anyhow::Result<Identity> {
+    let email = std::env::var("LMS_DEMO_ADMIN_EMAIL")
+        .context("set LMS_DEMO_ADMIN_EMAIL (scripts/run.sh creates the demo admin)")?;
+    let password =
+        std::env::var("LMS_DEMO_ADMIN_PASSWORD").context("set LMS_DEMO_ADMIN_PASSWORD")?;
+    let session = identity
+        .login(&email, &password)
+        .await
+        .map_err(|s| anyhow::anyhow!("admin login: {}: {}", s.code(), s.message()))?;
+    identity_of(session)
 }
 
 /// Runs the script, then (given `queries`) reads its data back; an error
 /// names the first step or check that went otherwise.
 pub async fn run(
     conn: &Connection,
+    identity: &IdentityConnection,
+    admin: Identity,
     queries: Option<&QueryConnection>,
     out: Output,
 ) -> anyhow::Result<()> {
-    let script = write(conn, out).await?;
+    let demo = Demo {
+        conn,
+        identity,
+        admin,
+        password: format!("demo-{}", Uuid::now_v7().simple()),
+        out,
+    };
+    let (script, accounts) = write(&demo).await?;
     if let Some(queries) = queries {
         read_back::run(queries, &script, out).await?;
+        refused_read(queries, &script, out).await?;
     }
+    out.note(
+        "
+sign in as the demo's users (one password for all of this run):",
+    );
+    for account in &accounts {
+        out.note(&format!("  {:<12} {}", account.label, account.email));
+    }
+    out.note(&format!(
+        "  password     {}\n  e.g. export LMS_ACCESS_TOKEN=$(LMS_PASSWORD='{}' lms login --email {})",
+        demo.password, demo.password, accounts[1].email
+    ));
     Ok(())
 }
 
+/// Student A asks for student B's dashboard: refused, whoever asks for whom
+/// is decided by the token, not by the request.
+async fn refused_read(
+    queries: &QueryConnection,
+    script: &Script,
+    out: Output,
+) -> anyhow::Result<()> {
+    let request = lms_proto::query::v1::GetStudentDashboardRequest {
+        student_id: script.subscription.student.to_string(),
+        min_position: None,
+    };
+    let name = "student A: read student B's dashboard";
+    match queries.ask_as(script.student_a, request).await {
+        Ok(_) => bail!("step {name:?}: expected PERMISSION_DENIED, got an answer"),
+        Err(status) => {
+            let failure = Failure::from(&status);
+            if failure.code != Code::PermissionDenied {
+                bail!(
+                    "step {name:?}: expected PERMISSION_DENIED, got {}: {}",
+                    failure.code_name(),
+                    failure.message
+                );
+            }
+            out.note(&format!(
+                "\n{name:<44} refused: {} {}",
+                failure.code_name(),
+                failure.reason.as_deref().unwrap_or("")
+            ));
+            Ok(())
+        }
+    }
+}
+
 /// The command part of the demo.
-async fn write(conn: &Connection, out: Output) -> anyhow::Result<Script> {
-    let demo = Demo { conn, out };
-    let instructor = Identity::new(Uuid::now_v7(), Role::Instructor);
-    let (a, b, c, d) = (student(), student(), student(), student());
+async fn write(demo: &Demo<'_>) -> anyhow::Result<(Script, Vec<Account>)> {
+    let out = demo.out;
+    let instructor_account = demo.instructor().await?;
+    let student_accounts = [
+        demo.sign_up("student A").await?,
+        demo.sign_up("student B").await?,
+        demo.sign_up("student C").await?,
+        demo.sign_up("student D").await?,
+    ];
+    out.note("");
+    let instructor = instructor_account.who;
+    let (a, b, c, d) = (
+        student_accounts[0].who,
+        student_accounts[1].who,
+        student_accounts[2].who,
+        student_accounts[3].who,
+    );
 
     let mut course1 = demo
         .course(instructor, "course 1", "Event Sourcing 101", 2, None)
@@ -454,12 +595,14 @@ async fn write(conn: &Connection, out: Output) -> anyhow::Result<Script> {
         ("enrollment D, course 1", enrollment_d.id.clone()),
     ]);
     out.note(&format!(
-        "\ntry:\n  cargo run -q -p lms-cli -- --role student --actor {} withdraw --enrollment {}\n  \
-         cargo run -q -p lms-cli -- --role student --actor {} enroll --course {}\n  \
-         cargo run -q -p lms-cli -- roster {}",
-        d.actor, enrollment_d.id, a.actor, course1.id, course1.id
+        "\ntry, signed in as student D:\n  lms withdraw --enrollment {}\n  \
+         lms dashboard {}\n  and as the instructor:\n  lms roster {}",
+        enrollment_d.id, d.actor, course1.id
     ));
-    Ok(Script {
+    let mut accounts = vec![instructor_account];
+    accounts.extend(student_accounts);
+    let script = Script {
+        student_a: a,
         instructor: instructor.actor,
         courses: [course1, course2],
         enrollments: vec![enrollment_a, enrollment_b, enrollment_c, enrollment_d],
@@ -471,5 +614,6 @@ async fn write(conn: &Connection, out: Output) -> anyhow::Result<Script> {
             last: cancelled,
             status: "cancelled",
         },
-    })
+    };
+    Ok((script, accounts))
 }

@@ -9,13 +9,16 @@ mod cli;
 mod demo;
 mod events;
 mod health;
+mod identity;
 mod output;
 mod query;
 mod rpc;
 
 use answers::Answer;
+use anyhow::Context;
 use clap::Parser;
 use cli::{Cli, Cmd, GlobalArgs, QueryCmd, RpcCmd};
+use identity::IdentityConnection;
 use lms_proto::query::v1 as qpb;
 use output::Output;
 use query::{QueryConnection, QueryRequest};
@@ -40,6 +43,11 @@ async fn main() -> ExitCode {
                 })
         }
         Cmd::Events(args) => events::run(&args, cli.global.json).await,
+        Cmd::Register {
+            email,
+            display_name,
+        } => register(&cli.global, &email, &display_name, out).await,
+        Cmd::Login { email } => login(&cli.global, &email, out).await,
         Cmd::Rpc(command) => run_rpc(&cli.global, command, out).await,
         Cmd::Query(query) => run_query(&cli.global, query, out).await,
     };
@@ -53,18 +61,60 @@ async fn main() -> ExitCode {
     }
 }
 
-fn call_context(global: &GlobalArgs, correlation_id: Option<String>) -> CallContext {
-    CallContext {
-        tenant: global.tenant.clone(),
-        correlation_id,
+fn call_context(correlation_id: Option<String>) -> CallContext {
+    CallContext { correlation_id }
+}
+
+/// The caller `--token` / `LMS_ACCESS_TOKEN` names.
+fn caller(global: &GlobalArgs) -> anyhow::Result<Identity> {
+    let token = global.token.clone().context(
+        "sign in first: export LMS_ACCESS_TOKEN=$(LMS_PASSWORD=... lms login --email <email>)",
+    )?;
+    Identity::from_token(token)
+}
+
+fn password() -> anyhow::Result<String> {
+    std::env::var("LMS_PASSWORD").context("set LMS_PASSWORD to the password")
+}
+
+async fn register(
+    global: &GlobalArgs,
+    email: &str,
+    display_name: &str,
+    out: Output,
+) -> anyhow::Result<bool> {
+    let conn = IdentityConnection::connect(&global.identity_endpoint).await?;
+    match conn.register(email, &password()?, display_name).await {
+        Ok(user_id) => {
+            out.note(&format!("registered {user_id}"));
+            Ok(true)
+        }
+        Err(status) => {
+            out.call_failure("Register", &Failure::from(&status));
+            Ok(false)
+        }
+    }
+}
+
+async fn login(global: &GlobalArgs, email: &str, out: Output) -> anyhow::Result<bool> {
+    let conn = IdentityConnection::connect(&global.identity_endpoint).await?;
+    match conn.login(email, &password()?).await {
+        Ok(session) => {
+            out.session(&session);
+            Ok(true)
+        }
+        Err(status) => {
+            out.call_failure("Login", &Failure::from(&status));
+            Ok(false)
+        }
     }
 }
 
 /// One RPC; `Ok(false)` when the server refused it (already printed).
 async fn run_rpc(global: &GlobalArgs, command: RpcCmd, out: Output) -> anyhow::Result<bool> {
-    let who = Identity::new(global.actor.unwrap_or_else(Uuid::now_v7), global.role);
+    let who = caller(global)?;
     let command = command.into_command(who.actor);
-    let context = call_context(global, global.correlation_id.clone());
+    let context = call_context(global.correlation_id.clone());
     let conn = Connection::connect(&global.endpoint, context).await?;
     match conn.send(who, command.clone()).await {
         Ok(reply) => {
@@ -80,7 +130,7 @@ async fn run_rpc(global: &GlobalArgs, command: RpcCmd, out: Output) -> anyhow::R
 
 /// One query; `Ok(false)` when the server refused it (already printed).
 async fn run_query(global: &GlobalArgs, query: QueryCmd, out: Output) -> anyhow::Result<bool> {
-    let conn = QueryConnection::connect(global.query_endpoint()).await?;
+    let conn = QueryConnection::connect(global.query_endpoint(), caller(global)?).await?;
     match query {
         QueryCmd::GetCourse { course_id, at } => {
             let request = qpb::GetCourseRequest {
@@ -169,12 +219,14 @@ async fn run_demo(global: &GlobalArgs, out: Output) -> anyhow::Result<bool> {
         .correlation_id
         .clone()
         .unwrap_or_else(|| Uuid::now_v7().to_string());
-    let context = call_context(global, Some(correlation_id.clone()));
+    let context = call_context(Some(correlation_id.clone()));
     let conn = Connection::connect(&global.endpoint, context).await?;
+    let identity = IdentityConnection::connect(&global.identity_endpoint).await?;
+    let admin = demo::admin(&identity).await?;
     let queries = match &global.query_endpoint {
         // Asked for explicitly: it must answer.
-        Some(endpoint) => Some(QueryConnection::connect(endpoint).await?),
-        None => match QueryConnection::connect(query::DEFAULT_ENDPOINT).await {
+        Some(endpoint) => Some(QueryConnection::connect(endpoint, admin).await?),
+        None => match QueryConnection::connect(query::DEFAULT_ENDPOINT, admin).await {
             Ok(queries) => Some(queries),
             Err(e) => {
                 out.note(&format!(
@@ -189,7 +241,7 @@ async fn run_demo(global: &GlobalArgs, out: Output) -> anyhow::Result<bool> {
         "demo against {} (correlation id {correlation_id})\n",
         global.endpoint
     ));
-    demo::run(&conn, queries.as_ref(), out).await?;
+    demo::run(&conn, &identity, admin, queries.as_ref(), out).await?;
     out.note("\ndemo passed");
     Ok(true)
 }

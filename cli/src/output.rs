@@ -215,6 +215,29 @@ impl Output {
         }
     }
 
+    /// A refused identity call.
+    pub fn call_failure(&self, rpc: &str, failure: &Failure) {
+        self.query_failure(rpc, failure);
+    }
+
+    /// A session from `login`: the access token alone (for `$(...)`), or
+    /// the whole session as JSON.
+    pub fn session(&self, session: &lms_proto::identity::v1::Session) {
+        if self.json {
+            Self::line(&json!({
+                "user_id": session.user_id,
+                "tenant_id": session.tenant_id,
+                "roles": session.roles,
+                "access_token": session.access_token,
+                "expires_in": session.expires_in,
+                "refresh_token": session.refresh_token,
+                "refresh_expires_in": session.refresh_expires_in,
+            }));
+            return;
+        }
+        println!("{}", session.access_token);
+    }
+
     /// The demo's read-back of one query: a title, then the answer indented.
     pub fn read_back(&self, title: &str, rpc: &str, answer: &dyn Answer) {
         if self.json {

@@ -2,7 +2,7 @@
 //! `lms.query.v1` RPC as a request type that knows its client call and takes
 //! a read-your-writes `MinPosition`.
 
-use crate::rpc;
+use crate::rpc::{self, Identity};
 use lms_proto::command::v1::CommandReply;
 use lms_proto::query::v1 as pb;
 use pb::billing_queries_client::BillingQueriesClient;
@@ -32,7 +32,11 @@ pub trait QueryRequest: Clone {
     const RPC: &'static str;
     /// The same request, answered only once `position` is applied.
     fn at(self, position: Option<pb::MinPosition>) -> Self;
-    fn call(self, channel: Channel) -> impl Future<Output = Result<Self::Response, Status>>;
+    fn call(
+        self,
+        channel: Channel,
+        who: Identity,
+    ) -> impl Future<Output = Result<Self::Response, Status>>;
 }
 
 macro_rules! query_requests {
@@ -47,9 +51,13 @@ macro_rules! query_requests {
                     self
                 }
 
-                async fn call(self, channel: Channel) -> Result<pb::$response, Status> {
+                async fn call(self, channel: Channel, who: Identity) -> Result<pb::$response, Status> {
+                    let mut request = tonic::Request::new(self);
+                    if let Some(bearer) = who.bearer() {
+                        request.metadata_mut().insert(rpc::AUTHORIZATION, bearer);
+                    }
                     $client::new(channel)
-                        .$method(self)
+                        .$method(request)
                         .await
                         .map(tonic::Response::into_inner)
                 }
@@ -69,19 +77,21 @@ query_requests! {
     ListInvoices(ListInvoicesRequest) => ListInvoicesResponse, BillingQueriesClient.list_invoices;
 }
 
-/// A channel to the query service.
+/// A channel to the query service, and who reads through it.
 #[derive(Debug, Clone)]
 pub struct QueryConnection {
     channel: Channel,
     endpoint: String,
+    reader: Identity,
 }
 
 impl QueryConnection {
-    pub async fn connect(endpoint: &str) -> anyhow::Result<Self> {
+    pub async fn connect(endpoint: &str, reader: Identity) -> anyhow::Result<Self> {
         let channel = rpc::channel(endpoint, Duration::from_secs(5)).await?;
         Ok(Self {
             channel,
             endpoint: endpoint.to_string(),
+            reader,
         })
     }
 
@@ -89,8 +99,18 @@ impl QueryConnection {
         &self.endpoint
     }
 
-    /// Sends `request`; the answer, or the refusal as a `Status`.
+    /// Sends `request` as the connection's reader; the answer, or the
+    /// refusal as a `Status`.
     pub async fn ask<R: QueryRequest>(&self, request: R) -> Result<R::Response, Status> {
-        request.call(self.channel.clone()).await
+        request.call(self.channel.clone(), self.reader).await
+    }
+
+    /// Sends `request` as `who`.
+    pub async fn ask_as<R: QueryRequest>(
+        &self,
+        who: Identity,
+        request: R,
+    ) -> Result<R::Response, Status> {
+        request.call(self.channel.clone(), who).await
     }
 }

@@ -1,4 +1,4 @@
-//! The wire: one connection to `lms-commands`, the caller's identity as
+//! The wire: one connection to `lms-commands`, the caller's access token as
 //! metadata, every `lms.command.v1` RPC as a [`Command`], and a refusal
 //! decoded from the `Status` and its `google.rpc` details.
 
@@ -14,25 +14,59 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use uuid::Uuid;
 
-pub const ACTOR_ID_HEADER: &str = "x-actor-id";
-pub const ACTOR_ROLE_HEADER: &str = "x-actor-role";
-pub const TENANT_HEADER: &str = "x-tenant-id";
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
+pub const AUTHORIZATION: &str = "authorization";
 
-/// The role asserted in `x-actor-role`: the domain's, which parses and
-/// prints its own name.
+/// The domain's roles, which parse and print their own names.
 pub use lms_domain::Role;
 
-/// Who sends a command (`x-actor-id`, `x-actor-role`).
+/// Who sends a command: a signed-in user and their access token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity {
     pub actor: Uuid,
+    /// The strongest role the token carries.
     pub role: Role,
+    /// The access token. The CLI runs one command or the demo, so the few
+    /// tokens it holds live as long as it does (`Identity` stays `Copy`).
+    token: &'static str,
 }
 
 impl Identity {
-    pub fn new(actor: Uuid, role: Role) -> Self {
-        Self { actor, role }
+    /// The caller a token names, read from its claims for display and
+    /// defaults (`student_id` = me). The server verifies it; we do not.
+    pub fn from_token(token: String) -> anyhow::Result<Self> {
+        use base64::Engine;
+        let payload = token
+            .split('.')
+            .nth(1)
+            .context("an access token has three dot-separated parts")?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .context("the token's claims are not base64url")?;
+        #[derive(serde::Deserialize)]
+        struct Claims {
+            sub: Uuid,
+            #[serde(default)]
+            roles: Vec<String>,
+        }
+        let claims: Claims =
+            serde_json::from_slice(&bytes).context("the token's claims are not readable")?;
+        let role = claims
+            .roles
+            .iter()
+            .filter_map(|r| r.parse::<Role>().ok())
+            .max()
+            .unwrap_or(Role::Student);
+        Ok(Self {
+            actor: claims.sub,
+            role,
+            token: Box::leak(token.into_boxed_str()),
+        })
+    }
+
+    /// `Bearer <token>` for the authorization metadata.
+    pub fn bearer(&self) -> Option<AsciiMetadataValue> {
+        format!("Bearer {}", self.token).parse().ok()
     }
 }
 
@@ -113,10 +147,9 @@ pub fn new_command_id() -> String {
     Uuid::now_v7().to_string()
 }
 
-/// Metadata sent with every call besides the identity.
+/// Metadata sent with every call besides the token.
 #[derive(Debug, Clone, Default)]
 pub struct CallContext {
-    pub tenant: Option<String>,
     pub correlation_id: Option<String>,
 }
 
@@ -124,18 +157,15 @@ pub struct CallContext {
 #[derive(Debug, Clone)]
 pub struct Connection {
     channel: Channel,
-    tenant: Option<AsciiMetadataValue>,
     correlation_id: Option<AsciiMetadataValue>,
 }
 
 impl Connection {
     pub async fn connect(endpoint: &str, context: CallContext) -> anyhow::Result<Self> {
-        let tenant = ascii_header(TENANT_HEADER, context.tenant)?;
         let correlation_id = ascii_header(CORRELATION_HEADER, context.correlation_id)?;
         let channel = channel(endpoint, Duration::from_secs(5)).await?;
         Ok(Self {
             channel,
-            tenant,
             correlation_id,
         })
     }
@@ -143,17 +173,9 @@ impl Connection {
     fn request<T>(&self, who: Identity, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         let metadata: &mut MetadataMap = request.metadata_mut();
-        // A hyphenated UUID is always a valid ASCII value; were it not, the
-        // server would answer UNAUTHENTICATED (missing actor).
-        if let Ok(actor) = AsciiMetadataValue::try_from(who.actor.hyphenated().to_string()) {
-            metadata.insert(ACTOR_ID_HEADER, actor);
-        }
-        metadata.insert(
-            ACTOR_ROLE_HEADER,
-            AsciiMetadataValue::from_static(who.role.as_str()),
-        );
-        if let Some(tenant) = &self.tenant {
-            metadata.insert(TENANT_HEADER, tenant.clone());
+        // Without it the server answers UNAUTHENTICATED, as it should.
+        if let Some(bearer) = who.bearer() {
+            metadata.insert(AUTHORIZATION, bearer);
         }
         if let Some(correlation_id) = &self.correlation_id {
             metadata.insert(CORRELATION_HEADER, correlation_id.clone());

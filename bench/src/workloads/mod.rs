@@ -45,6 +45,8 @@ pub struct Sizes {
 }
 
 pub struct Bench {
+    /// Signs the instructor's and the reader's tokens.
+    pub tokens: crate::client::Tokens,
     pub sizes: Sizes,
     pub services: Services,
     /// The bench database (event store and read models).
@@ -54,11 +56,11 @@ pub struct Bench {
 
 impl Bench {
     pub async fn command_client(&self) -> Result<CommandClient, WorkloadError> {
-        Ok(CommandClient::connect(&self.services.addrs.commands).await?)
+        Ok(CommandClient::connect(&self.services.addrs.commands, &self.tokens).await?)
     }
 
     pub async fn query_client(&self) -> Result<QueryClient, WorkloadError> {
-        Ok(QueryClient::connect(&self.services.addrs.query).await?)
+        Ok(QueryClient::connect(&self.services.addrs.query, &self.tokens).await?)
     }
 
     pub async fn unpublished(&self) -> Result<i64, sqlx::Error> {
