@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image with every LMS binary (lms-commands, lms-relay, lms-projections, lms-query,
+# One image with every LMS binary (lms-identity, lms-commands, lms-relay, lms-projections, lms-query,
 # lms-schema-registry, lms-bff, lms-replay: whichever the workspace builds today).
 # Each Kubernetes container picks its binary with `command:` (k8s/base).
 #   docker build -t lms-backend .
