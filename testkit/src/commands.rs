@@ -62,13 +62,21 @@ impl CommandServer {
         Self::start_with(db, Config::default()).await
     }
 
-    pub async fn start_with(db: &TestDb, mut config: Config) -> CommandServer {
+    pub async fn start_with(db: &TestDb, config: Config) -> CommandServer {
+        Self::start_verified_by(db, config, crate::auth::verifier()).await
+    }
+
+    /// With tokens checked by `verifier` (e.g. the identity service's JWKS).
+    pub async fn start_verified_by(
+        db: &TestDb,
+        mut config: Config,
+        verifier: lms_runtime::auth::Verifier,
+    ) -> CommandServer {
         config.database_url = db.secret_url();
         let (grpc, addr, metrics, metrics_addr) = crate::grpc::listeners().await;
         let pool = lms_runtime::database::connect(&config.database_url, config.db_max_connections)
             .await
             .expect("pool");
-        let verifier = crate::auth::verifier();
         let server = Background::spawn(|stop| async move {
             if let Err(e) = server::serve(&config, pool, verifier, grpc, Some(metrics), stop).await
             {
