@@ -190,7 +190,7 @@ The LMS is running.
   JWKS              $JWKS_URL   (the public keys every service verifies tokens with)
   gRPC commands     $GRPC_ADDR   (lms.command.v1; reflection and grpc.health.v1 enabled)
   gRPC queries      $QUERY_ADDR   (lms.query.v1, lms-query; reflection and grpc.health.v1 enabled)
-  projections       lms-projections: course-catalog, roster, student-dashboard, billing
+  projections       lms-projections: course-catalog, roster, student-dashboard, billing, users
                     (consumer groups lms.projection.<name>, dead letters on lms.dlq.v1)
   schema registry   http://$REGISTRY_ADDR   (Confluent API: /subjects, /schemas/ids/{id}, /config)
   Kafka             $LMS_KAFKA_BROKERS   topics lms.course.v1, lms.enrollment.v1, lms.subscription.v1, lms.user.v1

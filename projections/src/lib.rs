@@ -22,6 +22,7 @@ pub mod redrive;
 pub mod roster;
 pub mod runner;
 pub mod student_dashboard;
+pub mod users;
 pub mod workers;
 
 pub use apply::{Applier, Outcome};

@@ -8,6 +8,7 @@ use crate::redrive::{redrive, RedriveReport};
 use crate::roster::RosterProjection;
 use crate::runner::{run_projection, Services};
 use crate::student_dashboard::StudentDashboardProjection;
+use crate::users::UsersProjection;
 use crate::WorkerError;
 use lms_runtime::Shutdown;
 use redis::aio::ConnectionManager;
@@ -25,15 +26,17 @@ pub enum ProjectionId {
     Roster,
     StudentDashboard,
     Billing,
+    Users,
 }
 
 impl ProjectionId {
     /// Every projection, in the order `run` starts them.
-    pub const ALL: [ProjectionId; 4] = [
+    pub const ALL: [ProjectionId; 5] = [
         ProjectionId::CourseCatalog,
         ProjectionId::Roster,
         ProjectionId::StudentDashboard,
         ProjectionId::Billing,
+        ProjectionId::Users,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -42,6 +45,7 @@ impl ProjectionId {
             ProjectionId::Roster => "roster",
             ProjectionId::StudentDashboard => "student-dashboard",
             ProjectionId::Billing => "billing",
+            ProjectionId::Users => "users",
         }
     }
 
@@ -92,6 +96,10 @@ macro_rules! with_projection {
             }
             ProjectionId::Billing => {
                 let $p = BillingProjection;
+                $body
+            }
+            ProjectionId::Users => {
+                let $p = UsersProjection;
                 $body
             }
         }
@@ -163,7 +171,7 @@ mod tests {
         let unknown = "catalog".parse::<ProjectionId>().map(|_| ());
         assert_eq!(
             unknown.map_err(|e| e.to_string()),
-            Err("unknown projection catalog (known: course-catalog, roster, student-dashboard, billing)".to_string())
+            Err("unknown projection catalog (known: course-catalog, roster, student-dashboard, billing, users)".to_string())
         );
     }
 }

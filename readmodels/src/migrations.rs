@@ -99,7 +99,7 @@ mod tests {
 
     #[test]
     fn every_schema_has_its_shadow_ddl() {
-        for schema in ["catalog", "roster", "dashboard", "billing"] {
+        for schema in ["catalog", "roster", "dashboard", "billing", "users"] {
             let ddl = shadow_ddl(schema, "shadow_x");
             assert!(!ddl.is_empty(), "{schema}");
             assert!(

@@ -6,6 +6,7 @@ use lms_readmodels::billing::{InvoiceRow, SubscriptionRow};
 use lms_readmodels::catalog::{CourseRow, LessonRow, ModuleRow};
 use lms_readmodels::dashboard::{DashboardCourseRow, StudentCourseRow};
 use lms_readmodels::roster::EnrollmentRow;
+use lms_readmodels::users::AccountRow;
 use lms_testkit::TestDb;
 
 #[tokio::test]
@@ -37,14 +38,14 @@ async fn migrations_coexist_with_public_sqlx_migrations_and_are_idempotent() {
     .fetch_all(&db.pool)
     .await
     .expect("our versions");
-    assert_eq!(ours, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(ours, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
     let public: i64 = sqlx::query_scalar("SELECT count(*) FROM public._sqlx_migrations")
         .fetch_one(&db.pool)
         .await
         .expect("public versions");
     assert_eq!(public, 2);
 
-    for schema in ["catalog", "roster", "dashboard", "billing"] {
+    for schema in ["catalog", "roster", "dashboard", "billing", "users"] {
         for table in ["applied", "checkpoints"] {
             let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {schema}.{table}"))
                 .fetch_one(&db.pool)
@@ -89,6 +90,10 @@ const ONE_ROW_EACH: &str = "
         period_start, period_end, payment_reference, issued_at)
     VALUES ('00000000-0000-7000-8000-000000000007', '00000000-0000-7000-8000-000000000006',
         '00000000-0000-7000-8000-000000000005', 4900, 'EUR', now(), now(), 'pm_ref', now());
+    INSERT INTO users.accounts (user_id, tenant_id, email, display_name, locale, time_zone,
+        roles, opted_out, registered_at, updated_at)
+    VALUES ('00000000-0000-7000-8000-000000000005', 'default', 'ada@example.com', 'Ada', 'en',
+        'UTC', ARRAY['student', 'instructor'], ARRAY['product_news'], now(), now());
 ";
 
 #[tokio::test]
@@ -145,5 +150,11 @@ async fn row_types_decode_a_row_of_every_table() {
         .await
         .expect("invoices");
     assert_eq!(invoice.amount_cents, 4900);
+    let account: AccountRow = sqlx::query_as("SELECT * FROM users.accounts")
+        .fetch_one(p)
+        .await
+        .expect("accounts");
+    assert_eq!(account.roles, vec!["student", "instructor"]);
+    assert_eq!(account.opted_out, vec!["product_news"]);
     db.drop_database().await;
 }
