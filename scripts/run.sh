@@ -32,6 +32,7 @@ KEYS_DIR="$LMS_HOME/keys"
 SIGNING_KID=dev-1
 ADMIN_EMAIL=admin@lms.local
 ADMIN_PASSWORD_FILE="$LMS_HOME/demo-admin-password"
+REGISTRY_PASSWORD_FILE="$LMS_HOME/registry-admin-password"
 # Stopped in this order: the read side first, the registry last.
 SERVICES=(lms-projections lms-query lms-relay lms-commands lms-identity lms-schema-registry)
 mkdir -p "$PID_DIR" "$LOG_DIR"
@@ -127,7 +128,7 @@ pair_with_broker
 echo "==> build"
 cargo build --locked -p lms-commands -p lms-relay -p lms-schema-registry -p lms-query -p lms-projections -p lms-identity -p lms-cli
 
-echo "==> keys and the demo admin's password"
+echo "==> keys, the demo admin's and the registry admin's passwords"
 # A development signing key, made once; in Kubernetes the keys are a Secret.
 mkdir -p "$KEYS_DIR"
 chmod 700 "$KEYS_DIR"
@@ -138,12 +139,18 @@ if [[ ! -s "$ADMIN_PASSWORD_FILE" ]]; then
   (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$ADMIN_PASSWORD_FILE")
 fi
 ADMIN_PASSWORD="$(cat "$ADMIN_PASSWORD_FILE")"
+# The registry's writes (registering, deleting, configuring) need a credential;
+# the relay registers the schemas it publishes with it.
+if [[ ! -s "$REGISTRY_PASSWORD_FILE" ]]; then
+  (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$REGISTRY_PASSWORD_FILE")
+fi
+REGISTRY_PASSWORD="$(cat "$REGISTRY_PASSWORD_FILE")"
 IDENTITY_ENV=(LMS_SIGNING_KEYS_DIR="$KEYS_DIR" LMS_SIGNING_KID="$SIGNING_KID")
 AUTH_ENV=(LMS_AUTH_JWKS="$JWKS_URL")
 
 echo "==> services"
 stop_services
-start lms-schema-registry LMS_HTTP_ADDR="$REGISTRY_ADDR"
+start lms-schema-registry LMS_HTTP_ADDR="$REGISTRY_ADDR" LMS_ADMIN_PASSWORD="$REGISTRY_PASSWORD"
 ready lms-schema-registry lms_port_open 127.0.0.1 "${REGISTRY_ADDR##*:}"
 start lms-identity "${IDENTITY_ENV[@]}" LMS_GRPC_ADDR="$IDENTITY_ADDR" \
   LMS_METRICS_ADDR="$IDENTITY_METRICS" LMS_JWKS_ADDR="$JWKS_ADDR"
@@ -155,7 +162,8 @@ env "${IDENTITY_ENV[@]}" LMS_BOOTSTRAP_PASSWORD="$ADMIN_PASSWORD" \
 echo "demo admin $ADMIN_EMAIL ready"
 start lms-commands "${AUTH_ENV[@]}" LMS_GRPC_ADDR="$GRPC_ADDR" LMS_METRICS_ADDR="$COMMANDS_METRICS"
 ready lms-commands target/debug/lms --endpoint "http://$GRPC_ADDR" health
-start lms-relay LMS_METRICS_ADDR="$RELAY_METRICS" LMS_SCHEMA_REGISTRY_URL="http://$REGISTRY_ADDR"
+start lms-relay LMS_METRICS_ADDR="$RELAY_METRICS" LMS_SCHEMA_REGISTRY_URL="http://$REGISTRY_ADDR" \
+  LMS_SCHEMA_REGISTRY_PASSWORD="$REGISTRY_PASSWORD"
 ready lms-relay lms_port_open 127.0.0.1 "${RELAY_METRICS##*:}"
 # lms-query migrates the read models before it serves, so it goes first.
 start lms-query "${AUTH_ENV[@]}" LMS_GRPC_ADDR="$QUERY_ADDR" LMS_METRICS_ADDR="$QUERY_METRICS"
@@ -192,7 +200,8 @@ The LMS is running.
   gRPC queries      $QUERY_ADDR   (lms.query.v1, lms-query; reflection and grpc.health.v1 enabled)
   projections       lms-projections: course-catalog, roster, student-dashboard, billing, users
                     (consumer groups lms.projection.<name>, dead letters on lms.dlq.v1)
-  schema registry   http://$REGISTRY_ADDR   (Confluent API: /subjects, /schemas/ids/{id}, /config)
+  schema registry   http://$REGISTRY_ADDR   (Confluent API: /subjects, /schemas/ids/{id}, /config;
+                    writes as lms-admin, password in $REGISTRY_PASSWORD_FILE)
   Kafka             $LMS_KAFKA_BROKERS   topics lms.course.v1, lms.enrollment.v1, lms.subscription.v1, lms.user.v1
   metrics           http://$IDENTITY_METRICS/metrics (identity), http://$COMMANDS_METRICS/metrics (commands), http://$RELAY_METRICS/metrics (relay),
                     http://$QUERY_METRICS/metrics (queries), http://$PROJECTIONS_METRICS/metrics (projections)

@@ -120,6 +120,9 @@ fn free_addr() -> std::io::Result<String> {
 }
 
 /// Settings every service gets (the `LMS_*` variables they read).
+/// The bench registry's admin password: a throw-away registry on loopback.
+const REGISTRY_PASSWORD: &str = "bench-registry-admin";
+
 #[derive(Debug, Clone)]
 pub struct Environment {
     pub database_url: String,
@@ -275,7 +278,9 @@ impl Services {
         }
         match service {
             Service::Registry => {
-                command.env("LMS_HTTP_ADDR", &self.addrs.registry);
+                command
+                    .env("LMS_HTTP_ADDR", &self.addrs.registry)
+                    .env("LMS_ADMIN_PASSWORD", REGISTRY_PASSWORD);
             }
             Service::Commands => {
                 command
@@ -288,6 +293,7 @@ impl Services {
                     .env("LMS_AUTH_JWKS", &env.jwks_file);
             }
             Service::Relay => {
+                command.env("LMS_SCHEMA_REGISTRY_PASSWORD", REGISTRY_PASSWORD);
                 command.env(
                     "LMS_PRODUCER_IDEMPOTENCE",
                     env.producer_idempotence.to_string(),

@@ -11,6 +11,10 @@ pub struct RelayConfig {
     /// Kafka bootstrap servers.
     pub kafka_brokers: String,
     pub schema_registry_url: String,
+    /// The registry's admin credential (HTTP Basic): the relay registers
+    /// the schemas it publishes with. An empty password sends none.
+    pub schema_registry_user: String,
+    pub schema_registry_password: SecretString,
     /// Prepended to every topic name (tests use it to isolate their topics).
     pub topic_prefix: String,
     /// Partitions of each topic created at start-up (the projection workers'
@@ -40,6 +44,8 @@ impl Default for RelayConfig {
             db_max_connections: 5,
             kafka_brokers: "127.0.0.1:9092".into(),
             schema_registry_url: "http://127.0.0.1:8081".into(),
+            schema_registry_user: "lms-admin".into(),
+            schema_registry_password: SecretString::from(""),
             topic_prefix: String::new(),
             topic_partitions: 6,
             topic_replication: 1,

@@ -30,6 +30,8 @@ pub enum RelayError {
     TopicCreation { topic: String, error: String },
     #[error("lost leadership: {0}")]
     LeadershipLost(String),
+    #[error("schema registry client: {0}")]
+    Registry(#[from] schema_registry_converter::error::SRCError),
 }
 
 /// Failed batches in a row after which the producer is replaced.

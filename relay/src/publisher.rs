@@ -1,6 +1,7 @@
 //! Avro encoding through the schema registry and the idempotent Kafka producer.
 
 use super::{PendingEvent, RelayConfig, RelayError};
+use lms_runtime::ExposeSecret;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -43,7 +44,7 @@ impl Publisher {
         let producer: FutureProducer = client.create()?;
         Ok(Self {
             producer,
-            encoder: AvroEncoder::new(SrSettings::new(config.schema_registry_url.clone())),
+            encoder: AvroEncoder::new(registry_settings(config)?),
             brokers: config.kafka_brokers.clone(),
             topic_prefix: config.topic_prefix.clone(),
         })
@@ -213,4 +214,17 @@ fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
         key,
         value: Some(value),
     }
+}
+
+/// The registry's address, with the admin credential when one is set.
+fn registry_settings(
+    config: &RelayConfig,
+) -> Result<SrSettings, schema_registry_converter::error::SRCError> {
+    let password = config.schema_registry_password.expose_secret();
+    if password.is_empty() {
+        return Ok(SrSettings::new(config.schema_registry_url.clone()));
+    }
+    SrSettings::new_builder(config.schema_registry_url.clone())
+        .set_basic_authorization(&config.schema_registry_user, Some(password))
+        .build()
 }

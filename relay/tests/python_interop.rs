@@ -9,7 +9,7 @@ use lms_proto::command::v1::*;
 use lms_relay::RelayConfig;
 use lms_testkit::commands::{Caller, CommandServer};
 use lms_testkit::registry::Registry;
-use lms_testkit::relay::{wait_for_empty_outbox, Relay};
+use lms_testkit::relay::{relay_config, wait_for_empty_outbox, Relay};
 use lms_testkit::{new_id, shared_brokers, topic_prefix, TestDb};
 use schema_registry_converter::async_impl::avro::AvroDecoder;
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
@@ -229,13 +229,8 @@ async fn python_confluent_kafka_reads_every_field_of_our_topics() {
     let registry = Registry::start(&db.pool).await;
     let server = CommandServer::start(&db).await;
     let config = RelayConfig {
-        database_url: db.secret_url(),
-        kafka_brokers: shared_brokers(),
-        schema_registry_url: registry.url.clone(),
-        topic_prefix: topic_prefix(),
         topic_partitions: 2,
-        poll_interval_ms: 100,
-        ..Default::default()
+        ..relay_config(&db, &shared_brokers(), &registry.url)
     };
     let relay = Relay::start(&config, &db.pool);
 
@@ -324,6 +319,15 @@ async fn rust_decodes_an_event_python_serialized_with_our_schema() {
         let mut child = Command::new(&python)
             .arg(peer_script())
             .args(["encode", &registry.url, &topic])
+            // The peer registers its schema: as the admin, not on the command line.
+            .env(
+                "LMS_REGISTRY_BASIC_AUTH",
+                format!(
+                    "{}:{}",
+                    lms_testkit::registry::ADMIN_USER,
+                    lms_testkit::registry::ADMIN_PASSWORD
+                ),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -176,6 +176,10 @@ async fn a_relay_killed_mid_stream_loses_nothing_and_keeps_order() {
         .env("LMS_DATABASE_URL", &db.url)
         .env("LMS_KAFKA_BROKERS", &config.kafka_brokers)
         .env("LMS_SCHEMA_REGISTRY_URL", &config.schema_registry_url)
+        .env(
+            "LMS_SCHEMA_REGISTRY_PASSWORD",
+            lms_testkit::registry::ADMIN_PASSWORD,
+        )
         .env("LMS_TOPIC_PREFIX", &config.topic_prefix)
         .env("LMS_TOPIC_PARTITIONS", "3")
         .env("LMS_POLL_INTERVAL_MS", "100")

@@ -18,6 +18,11 @@ pub struct Config {
     /// BACKWARD): a consumer on the newest schema must read every event ever
     /// written, since projections replay from the beginning.
     pub default_compatibility: String,
+    /// The admin credential (HTTP Basic) that registering, deleting and
+    /// configuring need; reads stay open. An empty password makes the
+    /// registry read-only.
+    pub admin_user: String,
+    pub admin_password: SecretString,
     /// `text` or `json` logs.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info,lms_schema_registry=debug`.
@@ -31,6 +36,8 @@ impl Default for Config {
             db_max_connections: 10,
             http_addr: "127.0.0.1:8081".into(),
             default_compatibility: "BACKWARD_TRANSITIVE".into(),
+            admin_user: "lms-admin".into(),
+            admin_password: SecretString::from(""),
             log_format: LogFormat::Text,
             log: "info".into(),
         }

@@ -34,6 +34,12 @@ pub enum ApiError {
     BadRequest(String),
     #[error("HTTP 404 Not Found")]
     NoSuchRoute,
+    /// A write (register, delete, config) without the admin credential.
+    #[error("Unauthorized: registering, deleting and configuring need the admin credential (HTTP Basic)")]
+    Unauthorized,
+    /// No admin credential is configured: the registry is read-only.
+    #[error("Unauthorized: this registry is read-only (no admin credential is configured: LMS_ADMIN_PASSWORD)")]
+    ReadOnly,
     #[error("Error in the backend data store: {0}")]
     Store(#[from] sqlx::Error),
     #[error("Internal error: {0}")]
@@ -53,6 +59,7 @@ impl ApiError {
             ApiError::InvalidCompatibilityLevel(_) => 42203,
             ApiError::BadRequest(_) => 422,
             ApiError::NoSuchRoute => 404,
+            ApiError::Unauthorized | ApiError::ReadOnly => 40101,
             ApiError::Store(_) | ApiError::Internal(_) => 50001,
         }
     }
@@ -60,6 +67,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self.error_code() {
             404 | 40400..=40499 => StatusCode::NOT_FOUND,
+            40100..=40199 => StatusCode::UNAUTHORIZED,
             40900..=40999 => StatusCode::CONFLICT,
             422 | 42200..=42299 => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -79,12 +87,19 @@ impl IntoResponse for ApiError {
             "error_code": self.error_code(),
             "message": self.to_string(),
         });
-        (
+        let mut response = (
             status,
             [(header::CONTENT_TYPE, CONTENT_TYPE)],
             body.to_string(),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Basic realm=\"schema-registry\""),
+            );
+        }
+        response
     }
 }
 

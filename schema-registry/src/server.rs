@@ -23,6 +23,7 @@ pub async fn serve(
     })?;
     let state = AppState {
         registry: Registry::new(pool, default_level),
+        admin: routes::Admin::new(&config.admin_user, &config.admin_password),
     };
     let app = routes::router(state);
     axum::serve(listener, app)

@@ -8,6 +8,7 @@ confluent-kafka's SchemaRegistryClient with its Avro serdes.
 """
 
 import json
+import os
 import sys
 
 from confluent_kafka.schema_registry import SchemaRegistryClient, topic_record_subject_name_strategy
@@ -41,7 +42,11 @@ def main():
     if len(sys.argv) != 4 or sys.argv[1] not in ("encode", "decode"):
         sys.exit(__doc__)
     command, url, topic = sys.argv[1:]
-    client = SchemaRegistryClient({"url": url})
+    conf = {"url": url}
+    # Registering needs the admin credential (user:password), from the environment.
+    if os.environ.get("LMS_REGISTRY_BASIC_AUTH"):
+        conf["basic.auth.user.info"] = os.environ["LMS_REGISTRY_BASIC_AUTH"]
+    client = SchemaRegistryClient(conf)
     {"encode": encode, "decode": decode}[command](client, topic)
 
 

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use apache_avro::types::Value as Avro;
-use lms_testkit::registry::Registry;
+use lms_testkit::registry::{Registry, ADMIN_PASSWORD, ADMIN_USER};
 use lms_testkit::TestDb;
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
@@ -69,6 +69,10 @@ async fn run_python(command: &str, url: &str, topic: &str, stdin: String) -> Str
     let output = tokio::task::spawn_blocking(move || {
         let mut child = Command::new(&python)
             .args(&args)
+            .env(
+                "LMS_REGISTRY_BASIC_AUTH",
+                format!("{ADMIN_USER}:{ADMIN_PASSWORD}"),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -107,7 +111,12 @@ async fn rust_encoder_to_python_deserializer() {
     let sr = Registry::start(&db.pool).await;
     let topic = "lessons";
 
-    let encoder = AvroEncoder::new(SrSettings::new(sr.url.clone()));
+    let encoder = AvroEncoder::new(
+        SrSettings::new_builder(sr.url.clone())
+            .set_basic_authorization(ADMIN_USER, Some(ADMIN_PASSWORD))
+            .build()
+            .expect("registry settings"),
+    );
     let schema = SuppliedSchema::new(
         Some(RECORD.to_owned()),
         SchemaType::Avro,

@@ -2,7 +2,7 @@
 //! versions, compatibility levels, lookups, error codes, concurrency.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use lms_testkit::registry::{Registry, CONTENT_TYPE};
+use lms_testkit::registry::{Registry, ADMIN_USER, CONTENT_TYPE};
 use lms_testkit::TestDb;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -475,4 +475,88 @@ pub fn assert_error(status: StatusCode, body: &Value, expected_status: u16, expe
         "body: {body}"
     );
     assert!(body["message"].is_string(), "body: {body}");
+}
+
+#[tokio::test]
+async fn writes_need_the_admin_credential_and_reads_stay_open() {
+    let (db, sr) = setup().await;
+    let id = sr.register_ok("learners-value", &v1()).await;
+    let register = json!({"schema": v2().to_string()});
+    for credential in [None, Some((ADMIN_USER, "a guess"))] {
+        let attempts = [
+            (
+                "POST",
+                "/subjects/learners-value/versions",
+                Some(register.clone()),
+            ),
+            ("DELETE", "/subjects/learners-value", None),
+            ("DELETE", "/subjects/learners-value/versions/1", None),
+            ("PUT", "/config", Some(json!({"compatibility": "NONE"}))),
+            (
+                "PUT",
+                "/config/learners-value",
+                Some(json!({"compatibility": "NONE"})),
+            ),
+            ("DELETE", "/config", None),
+        ];
+        for (method, path, body) in attempts {
+            let (status, body) = sr.call_as(credential, method, path, body).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");
+            assert_eq!(body["error_code"], 40101, "{method} {path}");
+        }
+    }
+    // Nothing changed, and every read still answers without a credential.
+    assert_eq!(sr.versions("learners-value").await, vec![1]);
+    let (status, _) = sr
+        .call_as(None, "GET", &format!("/schemas/ids/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = sr.call_as(None, "GET", "/subjects", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = sr
+        .call_as(
+            None,
+            "POST",
+            "/subjects/learners-value",
+            Some(json!({"schema": v1().to_string()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "a lookup is a read: {body}");
+    let (status, body) = sr
+        .call_as(
+            None,
+            "POST",
+            "/compatibility/subjects/learners-value/versions/latest",
+            Some(json!({"schema": v2().to_string()})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a compatibility check is a read: {body}"
+    );
+    teardown(db, sr).await;
+}
+
+#[tokio::test]
+async fn a_registry_without_an_admin_credential_is_read_only() {
+    let db = TestDb::registry().await;
+    let sr = Registry::start_with(&db.pool, lms_schema_registry::Config::default()).await;
+    let (status, body) = sr
+        .post(
+            "/subjects/learners-value/versions",
+            json!({"schema": v1().to_string()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("read-only"),
+        "{body}"
+    );
+    let (status, _) = sr.get("/subjects").await;
+    assert_eq!(status, StatusCode::OK);
+    teardown(db, sr).await;
 }

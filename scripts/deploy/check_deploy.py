@@ -41,6 +41,12 @@ CNPG_APP_SECRET_KEYS = {
     "fqdn-uri", "fqdn-jdbc-uri", "user",
 }
 
+# Secrets the cluster's operator writes by hand (docs/deploy.md: how), with their keys:
+# never in git, so never in the rendered output.
+OPERATOR_WRITTEN_SECRETS = {
+    "lms-schema-registry-admin": {"password"},
+}
+
 # Binaries run by the rebuild Job rather than a Deployment.
 JOB_BINARIES = {"lms-replay"}
 
@@ -231,6 +237,8 @@ def provided_env(container: dict, docs: list[dict], where: str) -> set[str]:
     the rendered output does not have (nor an operator writes) is a failure."""
     cms = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "ConfigMap"}
     secrets = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "Secret"}
+    for name, secret_keys in OPERATOR_WRITTEN_SECRETS.items():
+        secrets.setdefault(name, {"data": {k: "" for k in secret_keys}})
     for d in docs:  # operator-written Secrets
         if d.get("kind") == "Cluster" and group_of(d.get("apiVersion", "")) == "postgresql.cnpg.io":
             secrets.setdefault(d["metadata"]["name"] + "-app",

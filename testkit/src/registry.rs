@@ -9,6 +9,10 @@ use tokio::net::TcpListener;
 
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
+/// The admin credential of every test registry (writes need it).
+pub const ADMIN_USER: &str = "lms-admin";
+pub const ADMIN_PASSWORD: &str = "test-registry-admin";
+
 /// A running registry; stopped on `stop()` or when dropped.
 pub struct Registry {
     pub addr: SocketAddr,
@@ -21,7 +25,12 @@ impl Registry {
     /// Migrates the registry's tables in `pool`'s database (they can sit
     /// beside the event store's) and serves them.
     pub async fn start(pool: &PgPool) -> Registry {
-        Self::start_with(pool, lms_schema_registry::Config::default()).await
+        let config = lms_schema_registry::Config {
+            admin_user: ADMIN_USER.into(),
+            admin_password: ADMIN_PASSWORD.into(),
+            ..Default::default()
+        };
+        Self::start_with(pool, config).await
     }
 
     pub async fn start_with(pool: &PgPool, config: lms_schema_registry::Config) -> Registry {
@@ -51,14 +60,30 @@ impl Registry {
         self.server.stop("registry").await;
     }
 
-    /// Sends a request (a JSON body, if any, with Confluent's content type)
-    /// and returns status and parsed JSON body (`Null` when empty or not JSON).
+    /// Sends a request as the admin (a JSON body, if any, with Confluent's
+    /// content type) and returns status and parsed JSON body (`Null` when
+    /// empty or not JSON).
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_as(Some((ADMIN_USER, ADMIN_PASSWORD)), method, path, body)
+            .await
+    }
+
+    /// As [`call`](Self::call), with `credential` (or none) as HTTP Basic.
+    pub async fn call_as(
+        &self,
+        credential: Option<(&str, &str)>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.url))
             .header("Accept", CONTENT_TYPE);
+        if let Some((user, password)) = credential {
+            request = request.basic_auth(user, Some(password));
+        }
         if let Some(body) = body {
             request = request
                 .header("Content-Type", CONTENT_TYPE)

@@ -13,6 +13,8 @@ pub fn relay_config(db: &TestDb, brokers: &str, registry_url: &str) -> RelayConf
         database_url: db.secret_url(),
         kafka_brokers: brokers.to_string(),
         schema_registry_url: registry_url.to_string(),
+        schema_registry_user: crate::registry::ADMIN_USER.into(),
+        schema_registry_password: crate::registry::ADMIN_PASSWORD.into(),
         topic_prefix: crate::topic_prefix(),
         topic_partitions: 3,
         delivery_timeout_ms: 30_000,

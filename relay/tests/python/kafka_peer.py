@@ -15,6 +15,7 @@ timestamps as integer microseconds since the epoch.
 
 import datetime
 import json
+import os
 import sys
 import time
 import uuid
@@ -73,8 +74,12 @@ def read(brokers, registry, count, timeout, topics):
 
 def encode(registry, topic):
     request = json.load(sys.stdin)
+    # Registering needs the registry's admin credential (user:password).
+    client_conf = {"url": registry}
+    if os.environ.get("LMS_REGISTRY_BASIC_AUTH"):
+        client_conf["basic.auth.user.info"] = os.environ["LMS_REGISTRY_BASIC_AUTH"]
     serializer = AvroSerializer(
-        SchemaRegistryClient({"url": registry}),
+        SchemaRegistryClient(client_conf),
         request["schema"],
         conf={
             "auto.register.schemas": True,

@@ -1,6 +1,7 @@
 //! The HTTP API: Confluent's REST paths, `/health` and `/metrics`, and the
 //! helpers every handler shares (JSON in any content type, Confluent JSON out).
 
+mod admin;
 mod compatibility;
 mod config;
 mod schemas;
@@ -18,9 +19,12 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
+pub use admin::Admin;
+
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Registry,
+    pub admin: Admin,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -40,6 +44,10 @@ pub fn router(state: AppState) -> Router {
         .merge(compatibility::routes())
         .merge(config::routes())
         .fallback(|| async { ApiError::NoSuchRoute })
+        .layer(axum::middleware::from_fn_with_state(
+            state.admin.clone(),
+            admin::require_for_writes,
+        ))
         .layer(axum::middleware::from_fn(http_metrics::track_http))
         .with_state(state)
 }
