@@ -127,16 +127,20 @@ impl IdentityService {
 
     /// The target of an admin-or-self command: the caller, or a user of
     /// the caller's tenant (another tenant's user is not found).
-    async fn target(&self, caller: &Caller, user_id: &str) -> Result<UserId, CommandError> {
+    async fn target(
+        &self,
+        context: &CommandContext,
+        user_id: &str,
+    ) -> Result<UserId, CommandError> {
         if user_id.trim().is_empty() {
-            return Ok(caller.actor.user_id);
+            return Ok(context.actor.user_id);
         }
         let target: UserId = user_id.trim().parse().map_err(|_| {
             CommandError::Invalid(vec![FieldViolation::new("user_id", "must be a UUID")])
         })?;
         let credential = self.store.by_user(target).await?;
         match credential {
-            Some(c) if c.tenant_id == caller.tenant_id => Ok(target),
+            Some(c) if c.tenant_id == context.tenant_id => Ok(target),
             _ => Err(CommandError::from_domain(
                 &lms_domain::user::UserError::NotFound,
             )),
@@ -164,6 +168,29 @@ impl IdentityService {
                 })
             })
             .await
+    }
+
+    /// GrantRole and RevokeRole: the same request, another decision.
+    async fn change_role(
+        &self,
+        request: Request<pb::RoleRequest>,
+        command_type: &'static str,
+        decide: fn(Actor, Role) -> UserCommand,
+    ) -> Result<Response<CommandReply>, Status> {
+        let caller = token_caller(&request);
+        handle_as(
+            &*self.clock,
+            command_type,
+            request,
+            caller,
+            |ctx, r| async move {
+                let role = parse_role("role", &r.role)?;
+                let target = self.target(&ctx, &r.user_id).await?;
+                self.user_command(&ctx, target, decide(ctx.actor, role))
+                    .await
+            },
+        )
+        .await
     }
 
     /// Creates the account `context.actor` names: claims the email, stores
@@ -452,11 +479,7 @@ impl Identity for IdentityService {
             request,
             caller,
             |ctx, r| async move {
-                let caller = Caller {
-                    actor: ctx.actor,
-                    tenant_id: ctx.tenant_id.clone(),
-                };
-                let target = self.target(&caller, &r.user_id).await?;
+                let target = self.target(&ctx, &r.user_id).await?;
                 let opted_out = r
                     .notifications
                     .map(|n| parse_categories(&n.opted_out))
@@ -493,26 +516,10 @@ impl Identity for IdentityService {
         &self,
         request: Request<pb::RoleRequest>,
     ) -> Result<Response<CommandReply>, Status> {
-        let caller = token_caller(&request);
-        handle_as(
-            &*self.clock,
-            "GrantRole",
-            request,
-            caller,
-            |ctx, r| async move {
-                let role = parse_role("role", &r.role)?;
-                let caller = Caller {
-                    actor: ctx.actor,
-                    tenant_id: ctx.tenant_id.clone(),
-                };
-                let target = self.target(&caller, &r.user_id).await?;
-                let command = UserCommand::GrantRole {
-                    actor: ctx.actor,
-                    role,
-                };
-                self.user_command(&ctx, target, command).await
-            },
-        )
+        self.change_role(request, "GrantRole", |actor, role| UserCommand::GrantRole {
+            actor,
+            role,
+        })
         .await
     }
 
@@ -520,26 +527,9 @@ impl Identity for IdentityService {
         &self,
         request: Request<pb::RoleRequest>,
     ) -> Result<Response<CommandReply>, Status> {
-        let caller = token_caller(&request);
-        handle_as(
-            &*self.clock,
-            "RevokeRole",
-            request,
-            caller,
-            |ctx, r| async move {
-                let role = parse_role("role", &r.role)?;
-                let caller = Caller {
-                    actor: ctx.actor,
-                    tenant_id: ctx.tenant_id.clone(),
-                };
-                let target = self.target(&caller, &r.user_id).await?;
-                let command = UserCommand::RevokeRole {
-                    actor: ctx.actor,
-                    role,
-                };
-                self.user_command(&ctx, target, command).await
-            },
-        )
+        self.change_role(request, "RevokeRole", |actor, role| {
+            UserCommand::RevokeRole { actor, role }
+        })
         .await
     }
 }
