@@ -19,6 +19,7 @@
 
 pub mod background;
 pub mod db;
+pub mod logs;
 pub mod metrics;
 pub mod paths;
 pub mod ports;
