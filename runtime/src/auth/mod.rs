@@ -22,7 +22,7 @@ mod tests;
 
 pub use claims::{Claims, Principal};
 pub use keys::{Jwk, Jwks, KeyError, KeyRing, TokenIssuer};
-pub use verify::{TokenError, Verifier, VerifierError};
+pub use verify::{TokenError, Verifier, VerifierError, UNKNOWN_KEY_REFRESH};
 
 #[cfg(feature = "grpc")]
 pub use interceptor::{principal, Authenticate, AUTHORIZATION};

@@ -197,3 +197,33 @@ fn after_a_rotation_tokens_of_the_retired_key_still_verify_until_it_is_removed()
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_token_of_a_newly_published_key_verifies_after_an_early_refresh() {
+    let dir = std::env::temp_dir().join(format!("lms-jwks-{}", Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jwks_file = dir.join("jwks.json");
+    let old = KeyRing::generate("old").unwrap();
+    std::fs::write(&jwks_file, serde_json::to_vec(&old.jwks()).unwrap()).unwrap();
+    let source = jwks_file.display().to_string();
+    let verifier = Verifier::load(&source, ISSUER, AUDIENCE).await.unwrap();
+    let shutdown = crate::Shutdown::new();
+    verifier.refresh_every(Duration::from_secs(3600), shutdown.clone());
+
+    // The identity service rotates: the new key is published and signs.
+    let new = KeyRing::generate("new").unwrap();
+    let mut both = old.jwks();
+    both.keys.extend(new.jwks().keys);
+    std::fs::write(&jwks_file, serde_json::to_vec(&both).unwrap()).unwrap();
+    let token = issuer(&new).sign(&student_claims(&issuer(&new))).unwrap();
+    assert_eq!(
+        verifier.verify(token.expose_secret()),
+        Err(TokenError::UnknownKey("new".into()))
+    );
+    // Well before the hourly refresh, the unknown key made it read again.
+    tokio::time::sleep(UNKNOWN_KEY_REFRESH + Duration::from_secs(1)).await;
+    let verified = verifier.verify(token.expose_secret());
+    assert!(verified.is_ok(), "{verified:?}");
+    shutdown.cancel();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -74,7 +74,13 @@ pub struct Verifier {
     keys: Arc<RwLock<Keys>>,
     validation: Arc<Validation>,
     source: Option<String>,
+    /// Woken by a token signed with a key we do not know: a rotation may
+    /// have published it since the last read.
+    unknown_key: Arc<tokio::sync::Notify>,
 }
+
+/// The soonest a token with an unknown key id makes the keys be read again.
+pub const UNKNOWN_KEY_REFRESH: Duration = Duration::from_secs(10);
 
 /// Clock skew allowed between the issuer and us.
 const LEEWAY_SECS: u64 = 5;
@@ -106,6 +112,7 @@ impl Verifier {
             keys: Arc::new(RwLock::new(decoding_keys(jwks)?)),
             validation: Arc::new(validation),
             source: None,
+            unknown_key: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -135,18 +142,29 @@ impl Verifier {
     }
 
     /// Re-reads the keys every `every` until `shutdown`: keys published
-    /// before a rotation are known before the first token they sign.
+    /// before a rotation are known before the first token they sign. A
+    /// token with an unknown key id makes it read them sooner, at most once
+    /// per [`UNKNOWN_KEY_REFRESH`] (a flood of forged key ids cannot turn
+    /// into a flood of JWKS requests).
     pub fn refresh_every(&self, every: Duration, shutdown: Shutdown) {
         let Some(source) = self.source.clone() else {
             return;
         };
         let keys = self.keys.clone();
+        let unknown_key = self.unknown_key.clone();
         tokio::spawn(async move {
+            let mut last = tokio::time::Instant::now();
             loop {
+                let early = last + UNKNOWN_KEY_REFRESH;
                 tokio::select! {
                     () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(every) => {}
+                    () = tokio::time::sleep_until(last + every) => {}
+                    () = async {
+                        unknown_key.notified().await;
+                        tokio::time::sleep_until(early).await;
+                    } => {}
                 }
+                last = tokio::time::Instant::now();
                 match fetch(&source).await.and_then(|jwks| decoding_keys(&jwks)) {
                     Ok(fresh) => {
                         if let Ok(mut current) = keys.write() {
@@ -172,9 +190,10 @@ impl Verifier {
             .keys
             .read()
             .map_err(|_| TokenError::UnknownKey(kid.clone()))?;
-        let key = keys
-            .get(&kid)
-            .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?;
+        let key = keys.get(&kid).ok_or_else(|| {
+            self.unknown_key.notify_one();
+            TokenError::UnknownKey(kid.clone())
+        })?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
