@@ -37,7 +37,7 @@ if [[ "$profile" == release ]]; then
 fi
 # Two builds: in one, cargo would unify lms-bench's extra tokio features
 # (process) into the services and rebuild them, unlike the run command's.
-cargo build "${flags[@]}" -p lms-commands -p lms-relay -p lms-schema-registry -p lms-query \
+cargo build "${flags[@]}" -p lms-identity -p lms-commands -p lms-relay -p lms-schema-registry -p lms-query \
   -p lms-projections -p lms-replay >&2
 cargo build "${flags[@]}" -p lms-bench >&2
 

@@ -1,7 +1,10 @@
 //! gRPC clients of the services under test: commands sent as one instructor,
-//! queries as one admin, each with an access token the bench signs.
+//! queries as one admin, both signed in at lms-identity.
 
+use crate::services::Services;
 use lms_proto::command::v1 as cmd;
+use lms_proto::identity::v1 as id;
+use lms_proto::identity::v1::identity_client::IdentityClient;
 use lms_proto::query::v1 as query;
 use std::time::Duration;
 use tonic::metadata::AsciiMetadataValue;
@@ -9,44 +12,78 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
 use uuid::Uuid;
 
-/// Signs the bench's access tokens (the services verify them with the JWKS
-/// the bench wrote).
+/// The bench's callers, signed in at lms-identity like any user: an admin
+/// (bootstrapped, reads everything) and an instructor (granted by it).
 pub struct Tokens {
-    issuer: lms_runtime::auth::TokenIssuer,
+    instructor: AsciiMetadataValue,
+    instructor_id: String,
+    reader: AsciiMetadataValue,
+}
+
+fn bearer(token: &str) -> Result<AsciiMetadataValue, ClientError> {
+    format!("Bearer {token}")
+        .parse()
+        .map_err(|_| ClientError::Status(Status::internal("a token is ascii")))
+}
+
+fn with_bearer<T>(message: T, bearer: &AsciiMetadataValue) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", bearer.clone());
+    request
 }
 
 impl Tokens {
-    pub fn new(keys: &lms_runtime::auth::KeyRing) -> Result<Self, lms_runtime::auth::KeyError> {
-        let issuer = lms_runtime::auth::TokenIssuer::new(
-            keys,
-            "lms-identity",
-            "lms",
-            Duration::from_secs(24 * 3600),
-        )?;
-        Ok(Self { issuer })
-    }
-
-    /// `Bearer <token>` for `user` with `role`.
-    fn bearer(&self, user: &str, role: &str) -> Result<AsciiMetadataValue, ClientError> {
-        let user = user
-            .parse()
-            .map_err(|_| Status::internal("a bench user id is a UUID"))?;
-        let now = chrono::Utc::now().timestamp();
-        let claims = self
-            .issuer
-            .claims(user, "default", &[role.to_string()], now);
-        let token = self
-            .issuer
-            .sign(&claims)
-            .map_err(|e| Status::internal(format!("signing a bench token: {e}")))?;
-        format!("Bearer {}", secrecy::ExposeSecret::expose_secret(&token))
-            .parse()
-            .map_err(|_| ClientError::Status(Status::internal("a token is ascii")))
+    /// Bootstraps the admin, signs up the instructor, grants the role,
+    /// signs both in.
+    pub async fn sign_in(services: &Services) -> Result<Self, ClientError> {
+        let password = format!("bench-{}", Uuid::now_v7().simple());
+        let admin_email = format!("admin-{}@bench.local", Uuid::now_v7().simple());
+        services.bootstrap_admin(&admin_email, &password).await?;
+        let mut identity = IdentityClient::new(channel(&services.addrs.identity).await?);
+        let login = |email: String| id::LoginRequest {
+            tenant_id: String::new(),
+            email,
+            password: password.clone(),
+        };
+        let admin = identity.login(login(admin_email)).await?.into_inner();
+        let instructor_email = format!("instructor-{}@bench.local", Uuid::now_v7().simple());
+        let instructor_id = identity
+            .register(id::RegisterRequest {
+                command_id: Uuid::now_v7().to_string(),
+                tenant_id: String::new(),
+                email: instructor_email.clone(),
+                password: password.clone(),
+                display_name: "Bench instructor".into(),
+            })
+            .await?
+            .into_inner()
+            .created_id;
+        let reader = bearer(&admin.access_token)?;
+        identity
+            .grant_role(with_bearer(
+                id::RoleRequest {
+                    command_id: Uuid::now_v7().to_string(),
+                    user_id: instructor_id.clone(),
+                    role: "instructor".into(),
+                },
+                &reader,
+            ))
+            .await?;
+        let instructor = identity.login(login(instructor_email)).await?.into_inner();
+        Ok(Self {
+            instructor: bearer(&instructor.access_token)?,
+            instructor_id,
+            reader,
+        })
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    #[error(transparent)]
+    Service(#[from] crate::services::ServiceError),
     #[error("connecting to {0}: {1}")]
     Connect(String, tonic::transport::Error),
     #[error("{0}")]
@@ -83,20 +120,15 @@ pub struct CommandClient {
 
 impl CommandClient {
     pub async fn connect(addr: &str, tokens: &Tokens) -> Result<Self, ClientError> {
-        let actor_id = Uuid::now_v7().to_string();
         Ok(CommandClient {
             channel: channel(addr).await?,
-            bearer: tokens.bearer(&actor_id, "instructor")?,
-            actor_id,
+            bearer: tokens.instructor.clone(),
+            actor_id: tokens.instructor_id.clone(),
         })
     }
 
     fn request<T>(&self, message: T) -> Request<T> {
-        let mut request = Request::new(message);
-        request
-            .metadata_mut()
-            .insert("authorization", self.bearer.clone());
-        request
+        with_bearer(message, &self.bearer)
     }
 
     fn courses(&self) -> cmd::course_commands_client::CourseCommandsClient<Channel> {
@@ -194,16 +226,12 @@ impl QueryClient {
     pub async fn connect(addr: &str, tokens: &Tokens) -> Result<Self, ClientError> {
         Ok(QueryClient {
             channel: channel(addr).await?,
-            bearer: tokens.bearer(&Uuid::now_v7().to_string(), "admin")?,
+            bearer: tokens.reader.clone(),
         })
     }
 
     fn request<T>(&self, message: T) -> Request<T> {
-        let mut request = Request::new(message);
-        request
-            .metadata_mut()
-            .insert("authorization", self.bearer.clone());
-        request
+        with_bearer(message, &self.bearer)
     }
 
     fn courses(&self) -> query::course_queries_client::CourseQueriesClient<Channel> {

@@ -140,15 +140,16 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     clear_redis(&cli.redis_url, &cli.redis_prefix)
         .await
         .context("clearing the bench Redis keys")?;
-    // The bench signs its callers' tokens with its own key: identity is not
-    // what it measures, and a sign-in per simulated caller would be.
-    let keys = lms_runtime::auth::KeyRing::generate("bench").context("a bench signing key")?;
-    let jwks_file = cli.log_dir.join("bench-jwks.json");
-    std::fs::write(&jwks_file, serde_json::to_vec(&keys.jwks())?)
-        .with_context(|| format!("writing {}", jwks_file.display()))?;
-    let tokens = client::Tokens::new(&keys)?;
+    // lms-identity's signing key for this run.
+    let keys_dir = cli.log_dir.join(format!(
+        "bench-keys-{}",
+        chrono::Utc::now().timestamp_micros()
+    ));
+    std::fs::create_dir_all(&keys_dir)
+        .with_context(|| format!("creating {}", keys_dir.display()))?;
+    lms_runtime::auth::KeyRing::write_new_key(&keys_dir, "bench").context("a bench signing key")?;
     let env = Environment {
-        jwks_file,
+        keys_dir,
         database_url: database_url.clone(),
         redis_url: cli.redis_url.clone(),
         redis_prefix: cli.redis_prefix.clone(),
@@ -162,6 +163,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let mut services = Services::new(bin_dir, cli.log_dir.clone(), env, addrs)?;
     // lms-commands migrates the event store at start.
     services.ensure(&[services::Service::Commands]).await?;
+    // The callers sign in like any user (lms-identity started with lms-commands).
+    let tokens = client::Tokens::sign_in(&services)
+        .await
+        .context("signing the bench's callers in")?;
     let pool = database::pool(&database_url, 8)
         .await
         .context("connecting to the bench database")?;

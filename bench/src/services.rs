@@ -39,6 +39,7 @@ pub enum ServiceError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Service {
     Registry,
+    Identity,
     Commands,
     Relay,
     Query,
@@ -47,8 +48,9 @@ pub enum Service {
 
 impl Service {
     /// Every service, in start order (the registry first).
-    pub const ALL: [Service; 5] = [
+    pub const ALL: [Service; 6] = [
         Service::Registry,
+        Service::Identity,
         Service::Commands,
         Service::Relay,
         Service::Query,
@@ -58,6 +60,7 @@ impl Service {
     pub fn binary(self) -> &'static str {
         match self {
             Service::Registry => "lms-schema-registry",
+            Service::Identity => "lms-identity",
             Service::Commands => "lms-commands",
             Service::Relay => "lms-relay",
             Service::Query => "lms-query",
@@ -77,6 +80,9 @@ impl Service {
 #[derive(Debug, Clone)]
 pub struct Addresses {
     pub registry: String,
+    pub identity: String,
+    /// lms-identity's JWKS (HTTP).
+    pub jwks: String,
     pub commands: String,
     pub query: String,
     metrics: BTreeMap<Service, String>,
@@ -86,6 +92,7 @@ impl Addresses {
     pub fn pick() -> std::io::Result<Self> {
         let mut metrics = BTreeMap::new();
         for service in [
+            Service::Identity,
             Service::Commands,
             Service::Relay,
             Service::Query,
@@ -95,6 +102,8 @@ impl Addresses {
         }
         Ok(Addresses {
             registry: free_addr()?,
+            identity: free_addr()?,
+            jwks: free_addr()?,
             commands: free_addr()?,
             query: free_addr()?,
             metrics,
@@ -105,6 +114,7 @@ impl Addresses {
     fn ready_addr(&self, service: Service) -> &str {
         match service {
             Service::Registry => &self.registry,
+            Service::Identity => &self.identity,
             Service::Commands => &self.commands,
             Service::Query => &self.query,
             // The relay and the workers serve only /metrics: open once they
@@ -133,8 +143,8 @@ pub struct Environment {
     /// `LMS_PRODUCER_IDEMPOTENCE` of the relay.
     pub producer_idempotence: bool,
     pub log: String,
-    /// The bench's token keys (`LMS_AUTH_JWKS` of the command and query services).
-    pub jwks_file: PathBuf,
+    /// lms-identity's signing keys (`LMS_SIGNING_KEYS_DIR`, one key `bench`).
+    pub keys_dir: PathBuf,
 }
 
 pub struct Services {
@@ -175,19 +185,58 @@ impl Services {
         format!("http://{}", self.addrs.registry)
     }
 
+    pub fn jwks_url(&self) -> String {
+        format!("http://{}/.well-known/jwks.json", self.addrs.jwks)
+    }
+
     pub fn log_path(&self, name: &str) -> PathBuf {
         self.log_dir.join(format!("bench-{name}.log"))
     }
 
     /// Starts each service not yet running, in the order given, each ready
-    /// before the next.
+    /// before the next; lms-identity first when a service verifies tokens.
     pub async fn ensure(&mut self, services: &[Service]) -> Result<(), ServiceError> {
         for &service in services {
+            let verifies = matches!(service, Service::Commands | Service::Query);
+            if verifies && !self.running.contains_key(&Service::Identity) {
+                self.start(Service::Identity).await?;
+            }
             if !self.running.contains_key(&service) {
                 self.start(service).await?;
             }
         }
         Ok(())
+    }
+
+    /// `lms-identity bootstrap-admin`: the bench's admin account.
+    pub async fn bootstrap_admin(&self, email: &str, password: &str) -> Result<(), ServiceError> {
+        let name = "lms-identity";
+        let mut command = Command::new(self.bin_dir.join(name));
+        command
+            .args([
+                "bootstrap-admin",
+                "--email",
+                email,
+                "--display-name",
+                "Bench admin",
+            ])
+            .env("LMS_BOOTSTRAP_PASSWORD", password)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        self.apply_env(Service::Identity, &mut command);
+        let status = command
+            .status()
+            .await
+            .map_err(|error| ServiceError::Spawn { name, error })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(ServiceError::Exited {
+                name,
+                status: status.to_string(),
+                log: "bootstrap-admin's stderr above".into(),
+            })
+        }
     }
 
     /// Stops these services if running (SIGTERM, then SIGKILL after 10 s).
@@ -206,6 +255,7 @@ impl Services {
             Service::Query,
             Service::Relay,
             Service::Commands,
+            Service::Identity,
             Service::Registry,
         ])
         .await;
@@ -282,15 +332,24 @@ impl Services {
                     .env("LMS_HTTP_ADDR", &self.addrs.registry)
                     .env("LMS_ADMIN_PASSWORD", REGISTRY_PASSWORD);
             }
+            Service::Identity => {
+                command
+                    .env("LMS_GRPC_ADDR", &self.addrs.identity)
+                    .env("LMS_JWKS_ADDR", &self.addrs.jwks)
+                    .env("LMS_SIGNING_KEYS_DIR", &env.keys_dir)
+                    .env("LMS_SIGNING_KID", "bench")
+                    // A run outlasts the 15 minutes an access token lives.
+                    .env("LMS_ACCESS_TOKEN_SECS", "86400");
+            }
             Service::Commands => {
                 command
                     .env("LMS_GRPC_ADDR", &self.addrs.commands)
-                    .env("LMS_AUTH_JWKS", &env.jwks_file);
+                    .env("LMS_AUTH_JWKS", self.jwks_url());
             }
             Service::Query => {
                 command
                     .env("LMS_GRPC_ADDR", &self.addrs.query)
-                    .env("LMS_AUTH_JWKS", &env.jwks_file);
+                    .env("LMS_AUTH_JWKS", self.jwks_url());
             }
             Service::Relay => {
                 command.env("LMS_SCHEMA_REGISTRY_PASSWORD", REGISTRY_PASSWORD);
