@@ -29,6 +29,9 @@ pub enum CommandError {
     Exhausted(usize),
     #[error("unauthenticated: {0}")]
     Unauthenticated(String),
+    /// A caller over a rate limit (password attempts); retry after this.
+    #[error("too many attempts; retry in {0:?}")]
+    TooManyAttempts(std::time::Duration),
     #[error("event store unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -69,6 +72,7 @@ impl CommandError {
             CommandError::CommandIdReused(_) => "command_id_reused",
             CommandError::Conflict | CommandError::Exhausted(_) => "aborted",
             CommandError::Unauthenticated(_) => "unauthenticated",
+            CommandError::TooManyAttempts(_) => "limited",
             CommandError::Unavailable(_) => "unavailable",
             CommandError::Internal(_) => "internal",
         }
@@ -141,6 +145,9 @@ impl From<CommandError> for Status {
                 Status::with_error_details(Code::Aborted, message, details)
             }
             CommandError::Unauthenticated(_) => Status::unauthenticated(message),
+            CommandError::TooManyAttempts(wait) => {
+                status::exhausted("TOO_MANY_ATTEMPTS", &message, wait, ERROR_DOMAIN)
+            }
             // The cause stays in the server's log (`handle`): a client never
             // sees a database's or a driver's words.
             CommandError::Unavailable(_) => status::store_unavailable("event store", ERROR_DOMAIN),

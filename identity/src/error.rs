@@ -53,18 +53,12 @@ impl From<IdentityError> for Status {
                 message,
                 status::error_info(reason, ERROR_DOMAIN),
             ),
-            IdentityError::TooManyAttempts(wait) => {
-                let mut details = status::error_info("TOO_MANY_ATTEMPTS", ERROR_DOMAIN);
-                // Whole seconds, at least one: what a client can sleep.
-                let wait =
-                    Duration::from_secs(wait.as_secs().max(1) + u64::from(wait.subsec_nanos() > 0));
-                details.set_retry_info(Some(wait));
-                Status::with_error_details(
-                    Code::ResourceExhausted,
-                    "too many sign-in attempts; retry later",
-                    details,
-                )
-            }
+            IdentityError::TooManyAttempts(wait) => status::exhausted(
+                "TOO_MANY_ATTEMPTS",
+                "too many sign-in attempts; retry later",
+                wait,
+                ERROR_DOMAIN,
+            ),
             IdentityError::NotFound => Status::with_error_details(
                 Code::NotFound,
                 message,

@@ -278,11 +278,7 @@ impl IdentityService {
                     }
                     self.limits
                         .attempt(&account_key(&context.tenant_id, &credential.email), None)
-                        .map_err(|_| CommandError::Rejected {
-                            kind: lms_domain::ErrorKind::PermissionDenied,
-                            reason: "TOO_MANY_ATTEMPTS",
-                            message: "too many password attempts; retry later".into(),
-                        })?;
+                        .map_err(CommandError::TooManyAttempts)?;
                     let matches = self
                         .hasher
                         .verify(&current, Some(credential.password_hash.clone()))

@@ -443,3 +443,32 @@ async fn only_an_admin_grants_roles_and_the_next_token_carries_them() {
     assert_eq!(refreshed.roles, vec!["student", "instructor"]);
     assert_eq!(db.count_events("RoleGranted").await, 1);
 }
+
+#[tokio::test]
+async fn guessing_the_current_password_is_limited_like_a_login() {
+    let (_db, identity) = setup().await;
+    let user = identity.sign_up("guesser").await;
+    let mut client = identity.client();
+    let mut limited = None;
+    for i in 0..10 {
+        let guess = client
+            .change_password(user.req(ChangePasswordRequest {
+                command_id: Uuid::now_v7().to_string(),
+                current_password: format!("guess number {i}"),
+                new_password: "the brand new password".into(),
+            }))
+            .await
+            .unwrap_err();
+        if guess.code() == Code::ResourceExhausted {
+            limited = Some(guess);
+            break;
+        }
+        assert_eq!(violated_fields(&guess), vec!["current_password"]);
+    }
+    let status = limited.expect("guesses are limited");
+    assert_refused(&status, Code::ResourceExhausted, "TOO_MANY_ATTEMPTS");
+    assert!(status
+        .get_details_retry_info()
+        .and_then(|r| r.retry_delay)
+        .is_some_and(|d| d >= Duration::from_secs(1)));
+}

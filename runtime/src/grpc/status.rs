@@ -40,6 +40,15 @@ pub fn store_unavailable(what: &str, domain: &str) -> Status {
     )
 }
 
+/// RESOURCE_EXHAUSTED with `reason` and a RetryInfo of `wait` rounded up
+/// to whole seconds (at least one: what a client can sleep).
+pub fn exhausted(reason: &str, message: &str, wait: Duration, domain: &str) -> Status {
+    let mut details = error_info(reason, domain);
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    details.set_retry_info(Some(Duration::from_secs(secs.max(1))));
+    Status::with_error_details(Code::ResourceExhausted, message, details)
+}
+
 /// INTERNAL with reason INTERNAL and nothing of the cause.
 pub fn internal(domain: &str) -> Status {
     Status::with_error_details(
