@@ -4,13 +4,13 @@
 
 use lms_proto::command::v1::course_commands_client::CourseCommandsClient;
 use lms_proto::command::v1::CreateCourseRequest;
+use lms_testkit::grpc::when_listening;
 use lms_testkit::logs::CapturedLog;
 use lms_testkit::paths::TempDir;
 use lms_testkit::ports::free_addr;
-use lms_testkit::process::{kill, service, wait_exit, Children};
-use lms_testkit::{auth, eventually, TestDb};
+use lms_testkit::process::{service, Running};
+use lms_testkit::{auth, TestDb};
 use std::time::Duration;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
@@ -28,26 +28,17 @@ async fn the_log_holds_no_access_token() {
     let log = CapturedLog::new(&dir, "lms-commands");
     let (stdout, stderr) = log.stdio();
     let grpc = free_addr();
-    let child = service(env!("CARGO_BIN_EXE_lms-commands"))
-        .env("LMS_DATABASE_URL", &db.url)
-        .env("LMS_AUTH_JWKS", auth::jwks_file())
-        .env("LMS_GRPC_ADDR", &grpc)
-        .env("LMS_METRICS_ADDR", free_addr())
-        .env("LMS_LOG", "debug")
-        .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let mut children = Children(vec![child]);
-
-    let endpoint = Channel::from_shared(format!("http://{grpc}")).unwrap();
-    eventually(Duration::from_secs(30), || {
-        let endpoint = endpoint.clone();
-        async move { endpoint.connect().await.is_ok() }
-    })
-    .await
-    .expect("lms-commands listens");
-    let mut courses = CourseCommandsClient::new(endpoint.connect().await.unwrap());
+    let child = Running::spawn(
+        service(env!("CARGO_BIN_EXE_lms-commands"))
+            .env("LMS_DATABASE_URL", &db.url)
+            .env("LMS_AUTH_JWKS", auth::jwks_file())
+            .env("LMS_GRPC_ADDR", &grpc)
+            .env("LMS_METRICS_ADDR", free_addr())
+            .env("LMS_LOG", "debug")
+            .stdout(stdout)
+            .stderr(stderr),
+    );
+    let mut courses = CourseCommandsClient::new(when_listening(&grpc, "lms-commands").await);
     let instructor = Uuid::now_v7();
     let create = || CreateCourseRequest {
         command_id: Uuid::now_v7().to_string(),
@@ -74,12 +65,7 @@ async fn the_log_holds_no_access_token() {
         .await
         .is_err());
 
-    let mut child = children.0.remove(0);
-    kill(&child, "-TERM");
-    let status =
-        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(20)))
-            .await
-            .unwrap();
+    let status = child.terminate(Duration::from_secs(20)).await;
     assert!(status.success(), "lms-commands exited {status}");
     let text = log.text();
     assert!(

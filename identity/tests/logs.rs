@@ -5,14 +5,14 @@
 use lms_proto::identity::v1::identity_client::IdentityClient;
 use lms_proto::identity::v1::*;
 use lms_runtime::auth::KeyRing;
+use lms_testkit::grpc::when_listening;
 use lms_testkit::identity::bearer;
 use lms_testkit::logs::CapturedLog;
 use lms_testkit::paths::TempDir;
 use lms_testkit::ports::free_addr;
-use lms_testkit::process::{kill, service, wait_exit, Children};
-use lms_testkit::{eventually, TestDb};
+use lms_testkit::process::{service, Running};
+use lms_testkit::TestDb;
 use std::time::Duration;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -23,34 +23,24 @@ async fn the_log_of_a_whole_session_holds_no_password_token_or_email() {
     let log = CapturedLog::new(&dir, "lms-identity");
     let (stdout, stderr) = log.stdio();
     let grpc = free_addr();
-    let mut child = service(env!("CARGO_BIN_EXE_lms-identity"))
-        .env(
-            "LMS_DATABASE_URL",
-            secrecy::ExposeSecret::expose_secret(&db.secret_url()),
-        )
-        .env("LMS_GRPC_ADDR", &grpc)
-        .env("LMS_METRICS_ADDR", free_addr())
-        .env("LMS_JWKS_ADDR", free_addr())
-        .env("LMS_SIGNING_KEYS_DIR", dir.path())
-        .env("LMS_SIGNING_KID", "k1")
-        .env("LMS_PASSWORD_MEMORY_KIB", "1024")
-        .env("LMS_PASSWORD_ITERATIONS", "1")
-        .env("LMS_LOG", "debug")
-        .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let mut children = Children(Vec::new());
-
-    let endpoint = Channel::from_shared(format!("http://{grpc}")).unwrap();
-    eventually(Duration::from_secs(30), || {
-        let endpoint = endpoint.clone();
-        async move { endpoint.connect().await.is_ok() }
-    })
-    .await
-    .expect("lms-identity listens");
-    let mut client = IdentityClient::new(endpoint.connect().await.unwrap());
+    let child = Running::spawn(
+        service(env!("CARGO_BIN_EXE_lms-identity"))
+            .env(
+                "LMS_DATABASE_URL",
+                secrecy::ExposeSecret::expose_secret(&db.secret_url()),
+            )
+            .env("LMS_GRPC_ADDR", &grpc)
+            .env("LMS_METRICS_ADDR", free_addr())
+            .env("LMS_JWKS_ADDR", free_addr())
+            .env("LMS_SIGNING_KEYS_DIR", dir.path())
+            .env("LMS_SIGNING_KID", "k1")
+            .env("LMS_PASSWORD_MEMORY_KIB", "1024")
+            .env("LMS_PASSWORD_ITERATIONS", "1")
+            .env("LMS_LOG", "debug")
+            .stdout(stdout)
+            .stderr(stderr),
+    );
+    let mut client = IdentityClient::new(when_listening(&grpc, "lms-identity").await);
 
     let email = format!("secret-person-{}@example.test", Uuid::now_v7().simple());
     let password = format!("hunter2-{}", Uuid::now_v7().simple());
@@ -131,15 +121,8 @@ async fn the_log_of_a_whole_session_holds_no_password_token_or_email() {
         .await
         .unwrap();
 
-    kill(&child, "-TERM");
-    let status = tokio::task::spawn_blocking(move || {
-        let status = wait_exit(&mut child, Duration::from_secs(20));
-        children.0.push(child);
-        status
-    })
-    .await
-    .unwrap();
-    assert!(status.success(), "lms-identity (pid {pid}) exited {status}");
+    let status = child.terminate(Duration::from_secs(20)).await;
+    assert!(status.success(), "lms-identity exited {status}");
 
     let text = log.text();
     assert!(

@@ -4,13 +4,13 @@
 
 use lms_proto::query::v1::student_queries_client::StudentQueriesClient;
 use lms_proto::query::v1::GetStudentDashboardRequest;
+use lms_testkit::grpc::when_listening;
 use lms_testkit::logs::CapturedLog;
 use lms_testkit::paths::TempDir;
 use lms_testkit::ports::free_addr;
-use lms_testkit::process::{kill, service, wait_exit, Children};
-use lms_testkit::{auth, eventually, TestDb};
+use lms_testkit::process::{service, Running};
+use lms_testkit::{auth, TestDb};
 use std::time::Duration;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 fn dashboard(student: Uuid, token: &str) -> tonic::Request<GetStudentDashboardRequest> {
@@ -31,28 +31,19 @@ async fn the_log_holds_no_access_token() {
     let log = CapturedLog::new(&dir, "lms-query");
     let (stdout, stderr) = log.stdio();
     let grpc = free_addr();
-    let child = service(env!("CARGO_BIN_EXE_lms-query"))
-        .env("LMS_DATABASE_URL", &db.url)
-        .env("LMS_REDIS_URL", lms_testkit::redis::url())
-        .env("LMS_REDIS_PREFIX", lms_testkit::redis::unique_prefix())
-        .env("LMS_AUTH_JWKS", auth::jwks_file())
-        .env("LMS_GRPC_ADDR", &grpc)
-        .env("LMS_METRICS_ADDR", free_addr())
-        .env("LMS_LOG", "debug")
-        .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let mut children = Children(vec![child]);
-
-    let endpoint = Channel::from_shared(format!("http://{grpc}")).unwrap();
-    eventually(Duration::from_secs(30), || {
-        let endpoint = endpoint.clone();
-        async move { endpoint.connect().await.is_ok() }
-    })
-    .await
-    .expect("lms-query listens");
-    let mut students = StudentQueriesClient::new(endpoint.connect().await.unwrap());
+    let child = Running::spawn(
+        service(env!("CARGO_BIN_EXE_lms-query"))
+            .env("LMS_DATABASE_URL", &db.url)
+            .env("LMS_REDIS_URL", lms_testkit::redis::url())
+            .env("LMS_REDIS_PREFIX", lms_testkit::redis::unique_prefix())
+            .env("LMS_AUTH_JWKS", auth::jwks_file())
+            .env("LMS_GRPC_ADDR", &grpc)
+            .env("LMS_METRICS_ADDR", free_addr())
+            .env("LMS_LOG", "debug")
+            .stdout(stdout)
+            .stderr(stderr),
+    );
+    let mut students = StudentQueriesClient::new(when_listening(&grpc, "lms-query").await);
     let (me, other) = (Uuid::now_v7(), Uuid::now_v7());
     let mine = auth::token(me, &["student"]);
     let forged = format!("{mine}x");
@@ -70,12 +61,7 @@ async fn the_log_holds_no_access_token() {
         tonic::Code::Unauthenticated
     );
 
-    let mut child = children.0.remove(0);
-    kill(&child, "-TERM");
-    let status =
-        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(20)))
-            .await
-            .unwrap();
+    let status = child.terminate(Duration::from_secs(20)).await;
     assert!(status.success(), "lms-query exited {status}");
     let text = log.text();
     assert!(

@@ -16,6 +16,22 @@ pub(crate) async fn listeners() -> (TcpListener, SocketAddr, TcpListener, Socket
     (grpc, addr, metrics, metrics_addr)
 }
 
+/// A channel to a service started as a process, once it listens on `addr`
+/// (within 30 s).
+pub async fn when_listening(addr: &str, what: &str) -> Channel {
+    let endpoint = Channel::from_shared(format!("http://{addr}")).expect("endpoint");
+    crate::eventually(std::time::Duration::from_secs(30), || {
+        let endpoint = endpoint.clone();
+        async move { endpoint.connect().await.is_ok() }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what} does not listen on {addr}"));
+    endpoint
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("connect to the {what}: {e}"))
+}
+
 /// A channel to the service at `addr`.
 pub(crate) async fn connect(addr: SocketAddr, what: &str) -> Channel {
     Channel::from_shared(format!("http://{addr}"))

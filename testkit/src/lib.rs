@@ -31,7 +31,7 @@ pub mod auth;
 #[cfg(feature = "commands")]
 pub mod commands;
 #[cfg(any(feature = "commands", feature = "query"))]
-mod grpc;
+pub mod grpc;
 #[cfg(feature = "identity")]
 pub mod identity;
 #[cfg(feature = "kafka")]

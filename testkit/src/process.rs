@@ -64,3 +64,36 @@ impl Drop for Children {
         }
     }
 }
+
+/// A service process: killed when dropped (also when the test fails),
+/// stopped with SIGTERM by [`Running::terminate`].
+pub struct Running(Option<Child>);
+
+impl Running {
+    pub fn spawn(command: &mut Command) -> Running {
+        Running(Some(command.spawn().expect("start the service")))
+    }
+
+    /// SIGTERM, then waits (off the async threads) up to `timeout` for the
+    /// exit: its status.
+    pub async fn terminate(mut self, timeout: Duration) -> ExitStatus {
+        let mut child = self.0.take().expect("a running child");
+        kill(&child, "-TERM");
+        let (child, status) = tokio::task::spawn_blocking(move || {
+            let status = wait_exit(&mut child, timeout);
+            (child, status)
+        })
+        .await
+        .expect("wait for the child");
+        drop(Children(vec![child]));
+        status
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.take() {
+            drop(Children(vec![child]));
+        }
+    }
+}
