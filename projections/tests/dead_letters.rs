@@ -153,6 +153,10 @@ async fn a_record_claiming_300_mb_and_one_with_a_foreign_schema_id_go_to_the_dlq
             h.registry.url
         ))
         .header("content-type", "application/vnd.schemaregistry.v1+json")
+        .basic_auth(
+            lms_testkit::registry::ADMIN_USER,
+            Some(lms_testkit::registry::ADMIN_PASSWORD),
+        )
         .json(&serde_json::json!({"schema": foreign_json.to_string()}))
         .send()
         .await
