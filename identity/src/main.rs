@@ -2,15 +2,12 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use lms_commands::context::{Caller, CommandContext};
-use lms_domain::{Actor, Role};
 use lms_identity::config::Config;
 use lms_identity::server::{self, Listeners};
-use lms_identity::service::{tenant_or_default, user_id_for};
+use lms_identity::service::tenant_or_default;
 use lms_identity::store;
 use lms_runtime::auth::KeyRing;
 use lms_runtime::{database, shutdown, telemetry, SecretString, Settings};
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use tokio::net::TcpListener;
 
@@ -122,23 +119,8 @@ async fn bootstrap_admin(
     let ring = keys(&config)?;
     let pool = connect(&config).await?;
     let service = server::build(&config, pool, &ring)?;
-    let email = lms_domain::user::normalize_email(email);
-    let command_id = format!("bootstrap-admin:{email}");
-    let caller = Caller {
-        actor: Actor::new(user_id_for(&tenant, &command_id), Role::Admin),
-        tenant_id: tenant,
-    };
-    let mut context = CommandContext::new(
-        &Default::default(),
-        caller,
-        "BootstrapAdmin",
-        &command_id,
-        chrono::Utc::now(),
-    )?;
-    context.request_hash = command_id.clone();
-    let roles = BTreeSet::from([Role::Admin]);
     let reply = service
-        .create_account(&context, &email, password, display_name, roles)
+        .bootstrap_admin(&tenant, email, password, display_name)
         .await?;
     println!("{}", reply.created_id);
     Ok(())

@@ -155,18 +155,38 @@ impl IdentityService {
     ) -> Result<Reply, CommandError> {
         let id = user_id.to_string();
         self.runner
-            .run(context, || async {
-                let completion = context.completion(None, String::new());
-                let written = self
-                    .users
-                    .execute(context, &id, command.clone(), Some(&completion))
-                    .await?;
-                Ok(Reply {
-                    aggregate_id: written.aggregate_id,
-                    sequence: written.sequence,
-                    created_id: String::new(),
-                })
+            .run(context, || {
+                self.users.complete(context, &id, command.clone(), "")
             })
+            .await
+    }
+
+    /// The operator's first admin of `tenant`: no admin exists yet to grant
+    /// the role. The command id is derived from the email, so running it
+    /// again for the same email replays the first reply and writes nothing.
+    pub async fn bootstrap_admin(
+        &self,
+        tenant: &str,
+        email: &str,
+        password: SecretString,
+        display_name: String,
+    ) -> Result<Reply, CommandError> {
+        let email = normalize_email(email);
+        let command_id = format!("bootstrap-admin:{email}");
+        let caller = Caller {
+            actor: Actor::new(user_id_for(tenant, &command_id), Role::Admin),
+            tenant_id: tenant.to_string(),
+        };
+        let mut context = CommandContext::new(
+            &Default::default(),
+            caller,
+            "BootstrapAdmin",
+            &command_id,
+            self.clock.now(),
+        )?;
+        context.request_hash = command_id.clone();
+        let roles = BTreeSet::from([Role::Admin]);
+        self.create_account(&context, &email, password, display_name, roles)
             .await
     }
 
@@ -237,16 +257,9 @@ impl IdentityService {
                         message: "an account with this email already exists".into(),
                     });
                 }
-                let completion = context.completion(None, id.clone());
-                let written = self
-                    .users
-                    .execute_new(context, &id, command.clone(), Some(&completion))
-                    .await?;
-                Ok(Reply {
-                    aggregate_id: written.aggregate_id,
-                    sequence: written.sequence,
-                    created_id: id.clone(),
-                })
+                self.users
+                    .complete_new(context, &id, command.clone(), &id)
+                    .await
             })
             .await
     }
@@ -304,19 +317,10 @@ impl IdentityService {
                         return Err(CommandError::Conflict);
                     }
                 }
-                let completion = context.completion(None, String::new());
                 let command = UserCommand::RecordPasswordChange {
                     actor: context.actor,
                 };
-                let written = self
-                    .users
-                    .execute(context, &id, command, Some(&completion))
-                    .await?;
-                Ok(Reply {
-                    aggregate_id: written.aggregate_id,
-                    sequence: written.sequence,
-                    created_id: String::new(),
-                })
+                self.users.complete(context, &id, command, "").await
             })
             .await
     }

@@ -141,40 +141,15 @@ impl IdentityServer {
     /// Creates an admin as the operator's `lms-identity bootstrap-admin`
     /// does, and signs in.
     pub async fn bootstrap_admin(&self, name: &str) -> SignedIn {
-        use lms_commands::context::{Caller, CommandContext};
-        use lms_domain::{Actor, Role};
         let email = format!("{name}-{}@example.test", Uuid::now_v7().simple());
         let password = format!("pw-{}", Uuid::now_v7().simple());
         let pool = lms_runtime::database::connect(&self.config.database_url, 2)
             .await
             .expect("pool");
         let ring = KeyRing::load_dir(self.keys.path(), &self.config.signing_kid).expect("keys");
-        let service = server::build(&self.config, pool, &ring).expect("service");
-        let command_id = format!("bootstrap-admin:{email}");
-        let caller = Caller {
-            actor: Actor::new(
-                lms_identity::service::user_id_for("default", &command_id),
-                Role::Admin,
-            ),
-            tenant_id: "default".into(),
-        };
-        let mut context = CommandContext::new(
-            &Default::default(),
-            caller,
-            "BootstrapAdmin",
-            &command_id,
-            chrono::Utc::now(),
-        )
-        .expect("context");
-        context.request_hash = command_id.clone();
-        service
-            .create_account(
-                &context,
-                &email,
-                password.clone().into(),
-                name.into(),
-                [Role::Admin].into(),
-            )
+        server::build(&self.config, pool, &ring)
+            .expect("service")
+            .bootstrap_admin("default", &email, password.clone().into(), name.into())
             .await
             .expect("bootstrap admin");
         let session = self

@@ -1,6 +1,7 @@
 //! Loads an aggregate from the event store and appends what it decided, with
 //! optimistic concurrency on (aggregate, sequence).
 
+use super::Reply;
 use crate::context::CommandContext;
 use crate::error::CommandError;
 use crate::store::{CommandLog, Completion, EventRepository};
@@ -15,6 +16,17 @@ use sqlx::PgPool;
 pub struct Written {
     pub aggregate_id: String,
     pub sequence: i64,
+}
+
+impl Written {
+    /// The command's reply for this write.
+    pub fn reply(self, created_id: &str) -> Reply {
+        Reply {
+            aggregate_id: self.aggregate_id,
+            sequence: self.sequence,
+            created_id: created_id.to_string(),
+        }
+    }
 }
 
 pub struct AggregateStore<A: Aggregate> {
@@ -91,6 +103,38 @@ where
         };
         self.decide(context, aggregate_id, command, completion, empty)
             .await
+    }
+
+    /// [`execute`](Self::execute) as the write that completes the command
+    /// (its command-log row goes with the events); the reply says where it
+    /// landed and names `created_id`, if any.
+    pub async fn complete(
+        &self,
+        context: &CommandContext,
+        aggregate_id: &str,
+        command: A::Command,
+        created_id: &str,
+    ) -> Result<Reply, CommandError> {
+        let completion = context.completion(None, created_id.to_string());
+        let written = self
+            .execute(context, aggregate_id, command, Some(&completion))
+            .await?;
+        Ok(written.reply(created_id))
+    }
+
+    /// [`complete`](Self::complete) through [`execute_new`](Self::execute_new).
+    pub async fn complete_new(
+        &self,
+        context: &CommandContext,
+        aggregate_id: &str,
+        command: A::Command,
+        created_id: &str,
+    ) -> Result<Reply, CommandError> {
+        let completion = context.completion(None, created_id.to_string());
+        let written = self
+            .execute_new(context, aggregate_id, command, Some(&completion))
+            .await?;
+        Ok(written.reply(created_id))
     }
 
     async fn decide(

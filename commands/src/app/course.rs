@@ -57,21 +57,15 @@ impl CourseService {
         let first = AtomicBool::new(fresh);
         self.runner
             .run(context, || async {
-                let completion = context.completion(None, created_id.clone());
-                let written = if first.swap(false, Ordering::Relaxed) {
+                if first.swap(false, Ordering::Relaxed) {
                     self.courses
-                        .execute_new(context, &id, command.clone(), Some(&completion))
-                        .await?
+                        .complete_new(context, &id, command.clone(), &created_id)
+                        .await
                 } else {
                     self.courses
-                        .execute(context, &id, command.clone(), Some(&completion))
-                        .await?
-                };
-                Ok(Reply {
-                    aggregate_id: written.aggregate_id,
-                    sequence: written.sequence,
-                    created_id: created_id.clone(),
-                })
+                        .complete(context, &id, command.clone(), &created_id)
+                        .await
+                }
             })
             .await
     }

@@ -104,12 +104,9 @@ impl EnrollmentService {
                     .await?;
                 let mut admission = course.admission_for(student_id);
                 admission.seat = SeatStatus::Held;
-                let completion = context.completion(None, String::new());
-                let written = self
-                    .enrollments
-                    .execute(context, &id, command(admission), Some(&completion))
-                    .await?;
-                Ok(reply(written))
+                self.enrollments
+                    .complete(context, &id, command(admission), "")
+                    .await
             })
             .await
     }
@@ -133,12 +130,7 @@ impl EnrollmentService {
                     lesson_id,
                     course_lessons,
                 };
-                let completion = context.completion(None, String::new());
-                let written = self
-                    .enrollments
-                    .execute(context, &id, command, Some(&completion))
-                    .await?;
-                Ok(reply(written))
+                self.enrollments.complete(context, &id, command, "").await
             })
             .await
     }
@@ -198,7 +190,7 @@ impl EnrollmentService {
                         Some(&completion),
                     )
                     .await?;
-                Ok(reply(written))
+                Ok(written.reply(""))
             })
             .await
     }
@@ -209,13 +201,5 @@ impl EnrollmentService {
             return Err(CommandError::from_domain(&EnrollmentError::NotFound));
         }
         Ok((enrollment, sequence))
-    }
-}
-
-fn reply(written: Written) -> Reply {
-    Reply {
-        aggregate_id: written.aggregate_id,
-        sequence: written.sequence,
-        created_id: String::new(),
     }
 }

@@ -29,19 +29,11 @@ impl SubscriptionService {
     ) -> Result<Reply, CommandError> {
         let id = subscription_id.to_string();
         self.runner
-            .run(context, || async {
-                let completion = context.completion(None, String::new());
-                let written = self
-                    .subscriptions
-                    .execute(context, &id, command.clone(), Some(&completion))
-                    .await?;
+            .run(context, || {
                 // The invoice a charge issued, if any, is the created entity;
                 // it is derivable, so the reply leaves it to the read side.
-                Ok(Reply {
-                    aggregate_id: written.aggregate_id,
-                    sequence: written.sequence,
-                    created_id: String::new(),
-                })
+                self.subscriptions
+                    .complete(context, &id, command.clone(), "")
             })
             .await
     }
