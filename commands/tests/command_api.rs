@@ -115,25 +115,31 @@ async fn course_lifecycle_writes_one_event_per_command_with_envelope_metadata() 
     let course_id = created.aggregate_id;
 
     let module = courses
-        .add_module(instructor.req(AddModuleRequest {
-            command_id: new_id(),
-            course_id: course_id.clone(),
-            module_id: String::new(),
-            title: "Clocks".into(),
-        }))
+        .add_module(instructor.req_in(
+            "acme",
+            AddModuleRequest {
+                command_id: new_id(),
+                course_id: course_id.clone(),
+                module_id: String::new(),
+                title: "Clocks".into(),
+            },
+        ))
         .await
         .expect("module")
         .into_inner();
     assert_eq!(module.sequence, 2);
     assert!(!module.created_id.is_empty());
     let lesson = courses
-        .add_lesson(instructor.req(AddLessonRequest {
-            command_id: new_id(),
-            course_id: course_id.clone(),
-            module_id: module.created_id.clone(),
-            lesson_id: String::new(),
-            title: "Lamport".into(),
-        }))
+        .add_lesson(instructor.req_in(
+            "acme",
+            AddLessonRequest {
+                command_id: new_id(),
+                course_id: course_id.clone(),
+                module_id: module.created_id.clone(),
+                lesson_id: String::new(),
+                title: "Lamport".into(),
+            },
+        ))
         .await
         .expect("lesson")
         .into_inner();
@@ -142,41 +148,53 @@ async fn course_lifecycle_writes_one_event_per_command_with_envelope_metadata() 
         (
             4,
             courses
-                .change_capacity(instructor.req(ChangeCapacityRequest {
-                    command_id: new_id(),
-                    course_id: course_id.clone(),
-                    capacity: 40,
-                }))
+                .change_capacity(instructor.req_in(
+                    "acme",
+                    ChangeCapacityRequest {
+                        command_id: new_id(),
+                        course_id: course_id.clone(),
+                        capacity: 40,
+                    },
+                ))
                 .await,
         ),
         (
             5,
             courses
-                .update_course_details(instructor.req(UpdateCourseDetailsRequest {
-                    command_id: new_id(),
-                    course_id: course_id.clone(),
-                    title: "Distributed systems II".into(),
-                    description: "Clocks and consensus".into(),
-                    access: None,
-                }))
+                .update_course_details(instructor.req_in(
+                    "acme",
+                    UpdateCourseDetailsRequest {
+                        command_id: new_id(),
+                        course_id: course_id.clone(),
+                        title: "Distributed systems II".into(),
+                        description: "Clocks and consensus".into(),
+                        access: None,
+                    },
+                ))
                 .await,
         ),
         (
             6,
             courses
-                .publish_course(instructor.req(PublishCourseRequest {
-                    command_id: new_id(),
-                    course_id: course_id.clone(),
-                }))
+                .publish_course(instructor.req_in(
+                    "acme",
+                    PublishCourseRequest {
+                        command_id: new_id(),
+                        course_id: course_id.clone(),
+                    },
+                ))
                 .await,
         ),
         (
             7,
             courses
-                .archive_course(instructor.req(ArchiveCourseRequest {
-                    command_id: new_id(),
-                    course_id: course_id.clone(),
-                }))
+                .archive_course(instructor.req_in(
+                    "acme",
+                    ArchiveCourseRequest {
+                        command_id: new_id(),
+                        course_id: course_id.clone(),
+                    },
+                ))
                 .await,
         ),
     ] {
@@ -677,14 +695,15 @@ async fn a_retried_command_id_returns_the_first_reply_and_writes_nothing_new() {
         .await
         .expect_err("other caller");
     assert_refused(&status, Code::AlreadyExists, "COMMAND_ID_REUSED");
-    // ...and scoped to its tenant: the same key in another tenant is a new command.
+    // ...and scoped to its tenant: the same key in another tenant is a new
+    // command (which finds no such course there).
     let mut elsewhere = student.req_in("other-tenant", enroll(&course.course_id, &student));
     elsewhere.get_mut().command_id = request.command_id.clone();
     let status = enrollments
         .enroll(elsewhere)
         .await
-        .expect_err("already enrolled");
-    assert_refused(&status, Code::FailedPrecondition, "ALREADY_ENROLLED");
+        .expect_err("another tenant's course");
+    assert_refused(&status, Code::NotFound, "COURSE_NOT_FOUND");
     assert_eq!(db.total_events().await, events_after_first);
 
     // Concurrent duplicates of one create: one course, one reply.
@@ -709,6 +728,130 @@ async fn a_retried_command_id_returns_the_first_reply_and_writes_nothing_new() {
         .collect();
     assert!(replies.iter().all(|r| *r == replies[0]), "{replies:?}");
     assert_eq!(db.count_events("CourseCreated").await, 2);
+
+    server.stop().await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn another_tenants_aggregates_do_not_exist_for_a_caller() {
+    let db = TestDb::event_store().await;
+    let server = CommandServer::start(&db).await;
+    // Tenant `default`: a published course, an enrolled student on a trial.
+    let course = published_course(&server, 5, None).await;
+    let student = Caller::student();
+    let mut enrollments = server.enrollments();
+    let mut subscriptions = server.subscriptions();
+    let mut courses = server.courses();
+    let enrolled = enrollments
+        .enroll(student.req(enroll(&course.course_id, &student)))
+        .await
+        .expect("enroll")
+        .into_inner();
+    subscriptions
+        .start_trial(student.req(StartTrialRequest {
+            command_id: new_id(),
+            student_id: student.id.to_string(),
+            plan: "basic".into(),
+        }))
+        .await
+        .expect("trial");
+    let before = db.total_events().await;
+
+    // Tenant `globex`: even its admin finds none of it, and writes nothing.
+    const OTHER: &str = "globex";
+    let admin = Caller::admin();
+    let stranger = Caller::student();
+    let status = courses
+        .archive_course(admin.req_in(
+            OTHER,
+            ArchiveCourseRequest {
+                command_id: new_id(),
+                course_id: course.course_id.clone(),
+            },
+        ))
+        .await
+        .expect_err("archive elsewhere");
+    assert_refused(&status, Code::NotFound, "COURSE_NOT_FOUND");
+    let status = courses
+        .add_module(admin.req_in(
+            OTHER,
+            AddModuleRequest {
+                command_id: new_id(),
+                course_id: course.course_id.clone(),
+                module_id: String::new(),
+                title: "Injected".into(),
+            },
+        ))
+        .await
+        .expect_err("add a module elsewhere");
+    assert_refused(&status, Code::NotFound, "COURSE_NOT_FOUND");
+    let status = enrollments
+        .enroll(stranger.req_in(OTHER, enroll(&course.course_id, &stranger)))
+        .await
+        .expect_err("enroll elsewhere");
+    assert_refused(&status, Code::NotFound, "COURSE_NOT_FOUND");
+    let status = enrollments
+        .withdraw(admin.req_in(
+            OTHER,
+            WithdrawRequest {
+                command_id: new_id(),
+                enrollment_id: enrolled.aggregate_id.clone(),
+                reason: "cross-tenant".into(),
+            },
+        ))
+        .await
+        .expect_err("withdraw elsewhere");
+    assert_refused(&status, Code::NotFound, "ENROLLMENT_NOT_FOUND");
+    let status = enrollments
+        .complete_lesson(admin.req_in(
+            OTHER,
+            CompleteLessonRequest {
+                command_id: new_id(),
+                enrollment_id: enrolled.aggregate_id.clone(),
+                lesson_id: course.lesson_id.clone(),
+            },
+        ))
+        .await
+        .expect_err("complete a lesson elsewhere");
+    assert_refused(&status, Code::NotFound, "ENROLLMENT_NOT_FOUND");
+    let status = subscriptions
+        .cancel(admin.req_in(
+            OTHER,
+            CancelSubscriptionRequest {
+                command_id: new_id(),
+                student_id: student.id.to_string(),
+                reason: "cross-tenant".into(),
+            },
+        ))
+        .await
+        .expect_err("cancel elsewhere");
+    assert_refused(&status, Code::NotFound, "SUBSCRIPTION_NOT_FOUND");
+    // Creating a stream another tenant owns is refused the same way, not
+    // retried into ABORTED.
+    let status = subscriptions
+        .start_trial(admin.req_in(
+            OTHER,
+            StartTrialRequest {
+                command_id: new_id(),
+                student_id: student.id.to_string(),
+                plan: "pro".into(),
+            },
+        ))
+        .await
+        .expect_err("trial elsewhere");
+    assert_refused(&status, Code::NotFound, "SUBSCRIPTION_NOT_FOUND");
+    assert_eq!(db.total_events().await, before, "nothing written");
+
+    // The owning tenant's admin still can.
+    courses
+        .archive_course(Caller::admin().req(ArchiveCourseRequest {
+            command_id: new_id(),
+            course_id: course.course_id.clone(),
+        }))
+        .await
+        .expect("archive at home");
+    assert_eq!(db.total_events().await, before + 1);
 
     server.stop().await;
     db.drop_database().await;

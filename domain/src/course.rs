@@ -274,6 +274,10 @@ pub enum CourseError {
 }
 
 impl DomainError for CourseError {
+    fn not_found() -> Self {
+        CourseError::NotFound
+    }
+
     fn kind(&self) -> ErrorKind {
         match self {
             CourseError::Invalid(v) => ErrorKind::Invalid(v.clone()),

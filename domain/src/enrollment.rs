@@ -134,6 +134,10 @@ impl EnrollmentCommand {
 }
 
 impl DomainError for EnrollmentError {
+    fn not_found() -> Self {
+        EnrollmentError::NotFound
+    }
+
     fn kind(&self) -> ErrorKind {
         match self {
             EnrollmentError::Invalid(v) => ErrorKind::Invalid(v.clone()),

@@ -94,6 +94,11 @@ pub trait DomainError: std::error::Error {
     fn kind(&self) -> ErrorKind;
     /// Stable, machine-readable reason (e.g. `COURSE_FULL`), part of the API.
     fn reason(&self) -> &'static str;
+    /// The error for an aggregate that does not exist (for this caller: a
+    /// stream of another tenant answers the same).
+    fn not_found() -> Self
+    where
+        Self: Sized;
 }
 
 /// Length and character rules of one text field.

@@ -160,6 +160,10 @@ pub enum SubscriptionError {
 }
 
 impl DomainError for SubscriptionError {
+    fn not_found() -> Self {
+        SubscriptionError::NotFound
+    }
+
     fn kind(&self) -> ErrorKind {
         match self {
             SubscriptionError::Invalid(v) => ErrorKind::Invalid(v.clone()),

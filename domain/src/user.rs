@@ -176,6 +176,10 @@ pub enum UserError {
 }
 
 impl DomainError for UserError {
+    fn not_found() -> Self {
+        UserError::NotFound
+    }
+
     fn kind(&self) -> ErrorKind {
         match self {
             UserError::Invalid(v) => ErrorKind::Invalid(v.clone()),

@@ -85,7 +85,7 @@ impl IdentityService {
     ) -> Result<(SecretString, Vec<String>, i64), IdentityError> {
         let (user, _) = self
             .users
-            .load(&user_id.to_string())
+            .load(tenant, &user_id.to_string())
             .await
             .map_err(|e| IdentityError::Internal(e.to_string()))?;
         if !user.exists() {
@@ -446,7 +446,7 @@ impl Identity for IdentityService {
         let user_id = UserId(principal.user_id);
         let (user, _) = self
             .users
-            .load(&user_id.to_string())
+            .load(&principal.tenant_id, &user_id.to_string())
             .await
             .map_err(Status::from)?;
         let profile = user

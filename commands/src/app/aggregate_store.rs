@@ -1,8 +1,10 @@
 //! Loads an aggregate from the event store and appends what it decided, with
-//! optimistic concurrency on (aggregate, sequence).
+//! optimistic concurrency on (aggregate, sequence). A stream belongs to the
+//! tenant of its first event: for a caller of another tenant it does not
+//! exist (docs/adr/0005-tenancy.md).
 
 use super::Reply;
-use crate::context::CommandContext;
+use crate::context::{CommandContext, DEFAULT_TENANT};
 use crate::error::CommandError;
 use crate::store::{CommandLog, Completion, EventRepository};
 use cqrs_es::event_sink::EventSink;
@@ -33,6 +35,7 @@ pub struct AggregateStore<A: Aggregate> {
     store: PersistedEventStore<EventRepository, A>,
     services: A::Services,
     log: CommandLog,
+    pool: PgPool,
 }
 
 impl<A> AggregateStore<A>
@@ -54,7 +57,8 @@ where
         Self {
             store,
             services,
-            log: CommandLog::new(pool),
+            log: CommandLog::new(pool.clone()),
+            pool,
         }
     }
 
@@ -62,15 +66,53 @@ where
         &self.services
     }
 
-    /// The aggregate's current state and sequence.
-    pub async fn load(&self, aggregate_id: &str) -> Result<(A, i64), CommandError> {
-        let context = self.store.load_aggregate(aggregate_id).await?;
-        Ok((context.aggregate, to_i64(context.current_sequence)?))
+    /// The aggregate's current state and sequence as `tenant` sees it: a
+    /// stream of another tenant reads as absent (default state, sequence 0).
+    pub async fn load(&self, tenant: &str, aggregate_id: &str) -> Result<(A, i64), CommandError> {
+        match self.load_owned(tenant, aggregate_id).await? {
+            Some(context) => Ok((context.aggregate, to_i64(context.current_sequence)?)),
+            None => Ok((A::default(), 0)),
+        }
+    }
+
+    /// The stream with its owner checked; `None` when another tenant owns it.
+    async fn load_owned(
+        &self,
+        tenant: &str,
+        aggregate_id: &str,
+    ) -> Result<Option<EventStoreAggregateContext<A>>, CommandError> {
+        let load = async {
+            self.store
+                .load_aggregate(aggregate_id)
+                .await
+                .map_err(CommandError::from)
+        };
+        let (loaded, owner) = tokio::try_join!(load, self.owner(aggregate_id))?;
+        Ok(match owner {
+            Some(owner) if owner != tenant => None,
+            _ => Some(loaded),
+        })
+    }
+
+    /// The tenant of the stream's first event; `None` while it has none.
+    /// Events from before tenants were recorded belong to the default one.
+    async fn owner(&self, aggregate_id: &str) -> Result<Option<String>, CommandError> {
+        let owner = sqlx::query_scalar(
+            "SELECT COALESCE(metadata->>'tenant_id', $3) FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1",
+        )
+        .bind(A::TYPE)
+        .bind(aggregate_id)
+        .bind(DEFAULT_TENANT)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(owner)
     }
 
     /// Runs `command` against the current state and appends the events. When
     /// `completion` is given this write completes the command: its command-log
     /// row goes into the same transaction (or alone, if nothing was decided).
+    /// A stream of another tenant is refused as the aggregate's not-found.
     pub async fn execute(
         &self,
         context: &CommandContext,
@@ -78,7 +120,9 @@ where
         command: A::Command,
         completion: Option<&Completion>,
     ) -> Result<Written, CommandError> {
-        let loaded = self.store.load_aggregate(aggregate_id).await?;
+        let Some(loaded) = self.load_owned(&context.tenant_id, aggregate_id).await? else {
+            return Err(CommandError::from_domain(&A::Error::not_found()));
+        };
         self.decide(context, aggregate_id, command, completion, loaded)
             .await
     }

@@ -50,8 +50,15 @@ impl EnrollmentService {
         }
     }
 
-    async fn course(&self, course_id: CourseId) -> Result<Course, CommandError> {
-        let (course, _) = self.courses.load(&course_id.to_string()).await?;
+    async fn course(
+        &self,
+        context: &CommandContext,
+        course_id: CourseId,
+    ) -> Result<Course, CommandError> {
+        let (course, _) = self
+            .courses
+            .load(&context.tenant_id, &course_id.to_string())
+            .await?;
         if !course.exists() {
             return Err(CommandError::from_domain(
                 &lms_domain::course::CourseError::NotFound,
@@ -60,12 +67,17 @@ impl EnrollmentService {
         Ok(course)
     }
 
-    async fn standing(&self, student: UserId, course: &Course) -> Result<Standing, CommandError> {
+    async fn standing(
+        &self,
+        context: &CommandContext,
+        student: UserId,
+        course: &Course,
+    ) -> Result<Standing, CommandError> {
         if !course.access().requires_subscription() {
             return Ok(Standing::NotEntitled);
         }
         let id = SubscriptionId::for_student(student).to_string();
-        let (subscription, _) = self.subscriptions.load(&id).await?;
+        let (subscription, _) = self.subscriptions.load(&context.tenant_id, &id).await?;
         Ok(subscription.standing(self.clock.now()))
     }
 
@@ -79,9 +91,9 @@ impl EnrollmentService {
         let id = enrollment_id.to_string();
         self.runner
             .run(context, || async {
-                let course = self.course(course_id).await?;
-                let subscription = self.standing(student_id, &course).await?;
-                let (enrollment, _) = self.enrollments.load(&id).await?;
+                let course = self.course(context, course_id).await?;
+                let subscription = self.standing(context, student_id, &course).await?;
+                let (enrollment, _) = self.enrollments.load(&context.tenant_id, &id).await?;
                 let command = |admission| EnrollmentCommand::Enroll {
                     actor: context.actor,
                     enrollment_id,
@@ -120,9 +132,9 @@ impl EnrollmentService {
         let id = enrollment_id.to_string();
         self.runner
             .run(context, || async {
-                let (enrollment, _) = self.existing(&id).await?;
+                let (enrollment, _) = self.existing(context, &id).await?;
                 let course_lessons = match enrollment.course_id() {
-                    Some(course_id) => self.course(course_id).await?.lesson_ids(),
+                    Some(course_id) => self.course(context, course_id).await?.lesson_ids(),
                     None => Default::default(),
                 };
                 let command = EnrollmentCommand::CompleteLesson {
@@ -146,13 +158,13 @@ impl EnrollmentService {
         let id = enrollment_id.to_string();
         self.runner
             .run(context, || async {
-                let (enrollment, sequence) = self.existing(&id).await?;
+                let (enrollment, sequence) = self.existing(context, &id).await?;
                 let (Some(course_id), Some(student_id)) =
                     (enrollment.course_id(), enrollment.student_id())
                 else {
                     return Err(CommandError::from_domain(&EnrollmentError::NotFound));
                 };
-                let course = self.course(course_id).await?;
+                let course = self.course(context, course_id).await?;
                 let resuming = enrollment.status() != EnrollmentStatus::Active
                     && course.holds_seat(student_id);
                 if resuming && !context.actor.may_act_for(student_id) {
@@ -195,8 +207,12 @@ impl EnrollmentService {
             .await
     }
 
-    async fn existing(&self, id: &str) -> Result<(Enrollment, i64), CommandError> {
-        let (enrollment, sequence) = self.enrollments.load(id).await?;
+    async fn existing(
+        &self,
+        context: &CommandContext,
+        id: &str,
+    ) -> Result<(Enrollment, i64), CommandError> {
+        let (enrollment, sequence) = self.enrollments.load(&context.tenant_id, id).await?;
         if !enrollment.exists() {
             return Err(CommandError::from_domain(&EnrollmentError::NotFound));
         }
