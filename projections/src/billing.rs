@@ -9,7 +9,7 @@ use crate::projection::{ApplyError, BatchError, Projection};
 use crate::redis_effects::{BatchEffects, RedisEffects};
 use chrono::{DateTime, Utc};
 use lms_domain::subscription::SubscriptionEvent;
-use lms_schemas::{DecodedEvent, LmsEvent};
+use lms_schemas::{DecodedEvent, Envelope, LmsEvent};
 use sqlx::PgConnection;
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -45,6 +45,7 @@ impl Projection for BillingProjection {
         let id = Uuid::parse_str(&event.envelope.aggregate_id)
             .map_err(|e| ApplyError::Rejected(format!("subscription id: {e}")))?;
         let at = event.envelope.occurred_at;
+        let tenant = &event.envelope.tenant_id;
         let set_status = |set: &str| {
             format!(
                 "UPDATE {schema}.subscriptions SET {set}, updated_at = $2 WHERE subscription_id = $1"
@@ -59,8 +60,9 @@ impl Projection for BillingProjection {
             } => {
                 sqlx::query(&format!(
                     "INSERT INTO {schema}.subscriptions
-                         (subscription_id, student_id, plan, status, trial_ends_at, updated_at)
-                     VALUES ($1, $2, $3, 'trialing', $4, $5)
+                         (subscription_id, student_id, plan, status, trial_ends_at, updated_at,
+                          tenant_id)
+                     VALUES ($1, $2, $3, 'trialing', $4, $5, $6)
                      ON CONFLICT (subscription_id) DO NOTHING"
                 ))
                 .bind(id)
@@ -68,6 +70,7 @@ impl Projection for BillingProjection {
                 .bind(plan.code())
                 .bind(trial_ends_at)
                 .bind(at)
+                .bind(tenant)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -84,11 +87,11 @@ impl Projection for BillingProjection {
                 sqlx::query(
                     &format!(
 "INSERT INTO {schema}.invoices (invoice_id, subscription_id, student_id, amount_cents,
-                         currency, period_start, period_end, payment_reference, issued_at)
+                         currency, period_start, period_end, payment_reference, issued_at, tenant_id)
                      VALUES ($1, $2,
                              COALESCE((SELECT student_id FROM {schema}.subscriptions WHERE subscription_id = $2),
                                       '00000000-0000-0000-0000-000000000000'::uuid),
-                             $3, $4, $5, $6, $7, $8)
+                             $3, $4, $5, $6, $7, $8, $9)
                      ON CONFLICT (invoice_id) DO NOTHING"),
                 )
                 .bind(invoice_id.0)
@@ -99,6 +102,7 @@ impl Projection for BillingProjection {
                 .bind(period_end)
                 .bind(payment_reference)
                 .bind(at)
+                .bind(tenant)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -110,8 +114,9 @@ impl Projection for BillingProjection {
             } => {
                 sqlx::query(&format!(
                     "INSERT INTO {schema}.subscriptions
-                         (subscription_id, student_id, plan, status, current_period_end, updated_at)
-                     VALUES ($1, $2, $3, 'active', $4, $5)
+                         (subscription_id, student_id, plan, status, current_period_end, updated_at,
+                          tenant_id)
+                     VALUES ($1, $2, $3, 'active', $4, $5, $6)
                      ON CONFLICT (subscription_id) DO UPDATE
                         SET plan = EXCLUDED.plan, status = 'active',
                             current_period_end = EXCLUDED.current_period_end,
@@ -122,6 +127,7 @@ impl Projection for BillingProjection {
                 .bind(plan.code())
                 .bind(period_end)
                 .bind(at)
+                .bind(tenant)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -187,7 +193,7 @@ impl Projection for BillingProjection {
                 }
                 _ => {}
             }
-            batch.push((id, event.envelope.occurred_at, subscription_event));
+            batch.push((id, &event.envelope, subscription_event));
         }
         if batch.is_empty() {
             return Ok(());
@@ -200,8 +206,8 @@ impl Projection for BillingProjection {
             &activated.into_iter().collect::<Vec<_>>(),
         )
         .await?;
-        for (id, at, event) in batch {
-            state.fold(id, at, event)?;
+        for (id, envelope, event) in batch {
+            state.fold(id, envelope, event)?;
         }
         state.store(tx, schema).await
     }
@@ -216,6 +222,7 @@ struct SubscriptionRow {
     trial_ends_at: Option<DateTime<Utc>>,
     current_period_end: Option<DateTime<Utc>>,
     updated_at: DateTime<Utc>,
+    tenant_id: String,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -229,6 +236,7 @@ struct InvoiceRow {
     period_end: DateTime<Utc>,
     payment_reference: String,
     issued_at: DateTime<Utc>,
+    tenant_id: String,
 }
 
 /// The rows a batch can change, loaded before it and folded in memory.
@@ -252,7 +260,7 @@ impl Rows {
     ) -> Result<Rows, BatchError> {
         let subscriptions = sqlx::query_as::<_, SubscriptionRow>(&format!(
             "SELECT subscription_id, student_id, plan, status, trial_ends_at, current_period_end,
-                    updated_at
+                    updated_at, tenant_id
                FROM {schema}.subscriptions WHERE subscription_id = ANY($1)"
         ))
         .bind(subscription_ids)
@@ -275,7 +283,7 @@ impl Rows {
         } else {
             sqlx::query_as::<_, InvoiceRow>(&format!(
                 "SELECT invoice_id, subscription_id, student_id, amount_cents, currency,
-                        period_start, period_end, payment_reference, issued_at
+                        period_start, period_end, payment_reference, issued_at, tenant_id
                    FROM {schema}.invoices
                   WHERE student_id = $1 AND subscription_id = ANY($2)"
             ))
@@ -304,9 +312,10 @@ impl Rows {
     fn fold(
         &mut self,
         id: Uuid,
-        at: DateTime<Utc>,
+        envelope: &Envelope,
         event: &SubscriptionEvent,
     ) -> Result<(), BatchError> {
+        let at = envelope.occurred_at;
         let changed = match event {
             SubscriptionEvent::TrialStarted {
                 student_id,
@@ -327,6 +336,7 @@ impl Rows {
                         trial_ends_at: Some(*trial_ends_at),
                         current_period_end: None,
                         updated_at: at,
+                        tenant_id: envelope.tenant_id.clone(),
                     },
                 );
                 true
@@ -364,6 +374,7 @@ impl Rows {
                         period_end: *period_end,
                         payment_reference: payment_reference.clone(),
                         issued_at: at,
+                        tenant_id: envelope.tenant_id.clone(),
                     },
                 );
                 self.changed_invoices.insert(invoice_id);
@@ -386,6 +397,7 @@ impl Rows {
                         trial_ends_at: None,
                         current_period_end: None,
                         updated_at: at,
+                        tenant_id: envelope.tenant_id.clone(),
                     });
                 row.plan = plan.code().into();
                 row.status = "active".into();
@@ -442,9 +454,10 @@ impl Rows {
             let rows = &subscriptions;
             sqlx::query(&format!(
                 "INSERT INTO {schema}.subscriptions AS s (subscription_id, student_id, plan, status,
-                        trial_ends_at, current_period_end, updated_at)
+                        trial_ends_at, current_period_end, updated_at, tenant_id)
                  SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[],
-                                      $5::timestamptz[], $6::timestamptz[], $7::timestamptz[])
+                                      $5::timestamptz[], $6::timestamptz[], $7::timestamptz[],
+                                      $8::text[])
                  ON CONFLICT (subscription_id) DO UPDATE
                     SET plan = EXCLUDED.plan, status = EXCLUDED.status,
                         trial_ends_at = EXCLUDED.trial_ends_at,
@@ -462,6 +475,11 @@ impl Rows {
                     .collect::<Vec<_>>(),
             )
             .bind(rows.iter().map(|r| r.updated_at).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|r| r.tenant_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .execute(&mut *tx)
             .await
             .map_err(BatchError::batch)?;
@@ -475,9 +493,11 @@ impl Rows {
             let rows = &invoices;
             sqlx::query(&format!(
                 "INSERT INTO {schema}.invoices AS i (invoice_id, subscription_id, student_id,
-                        amount_cents, currency, period_start, period_end, payment_reference, issued_at)
+                        amount_cents, currency, period_start, period_end, payment_reference, issued_at,
+                        tenant_id)
                  SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[],
-                                      $6::timestamptz[], $7::timestamptz[], $8::text[], $9::timestamptz[])
+                                      $6::timestamptz[], $7::timestamptz[], $8::text[], $9::timestamptz[],
+                                      $10::text[])
                  ON CONFLICT (invoice_id) DO UPDATE SET student_id = EXCLUDED.student_id"
             ))
             .bind(rows.iter().map(|r| r.invoice_id).collect::<Vec<_>>())
@@ -489,6 +509,7 @@ impl Rows {
             .bind(rows.iter().map(|r| r.period_end).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.payment_reference.as_str()).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.issued_at).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.tenant_id.as_str()).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await
             .map_err(BatchError::batch)?;

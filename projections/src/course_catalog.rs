@@ -1,7 +1,7 @@
 //! `course-catalog`: course events → `catalog.courses` / `catalog.modules` /
 //! `catalog.lessons`,
-//! and the Redis course card `<prefix>:course:<id>` plus the
-//! `<prefix>:courses:published` sorted set (score = created_at micros).
+//! and the Redis course card `<prefix>:course:<id>` plus the tenant's
+//! `<prefix>:courses:published:<tenant>` sorted set (score = created_at micros).
 //! A rebuild's batch goes set-based ([`batch`]).
 
 mod batch;
@@ -10,7 +10,7 @@ use crate::projection::{ApplyError, BatchError, Projection};
 use crate::redis_effects::{BatchEffects, RedisEffects};
 use chrono::{DateTime, SecondsFormat, Utc};
 use lms_domain::course::{Access, CourseEvent};
-use lms_schemas::{DecodedEvent, LmsEvent};
+use lms_schemas::{DecodedEvent, Envelope, LmsEvent};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -39,7 +39,7 @@ impl Projection for CourseCatalogProjection {
     }
 
     fn warm_marker(&self) -> Option<&'static str> {
-        Some("catalog:warm")
+        Some(lms_readmodels::catalog::WARM_MARKER)
     }
 
     async fn apply(
@@ -54,8 +54,7 @@ impl Projection for CourseCatalogProjection {
         };
         let course_id = Uuid::parse_str(&event.envelope.aggregate_id)
             .map_err(|e| ApplyError::Rejected(format!("course id: {e}")))?;
-        let at = event.envelope.occurred_at;
-        apply_to_tables(tx, schema, course_id, at, course_event).await?;
+        apply_to_tables(tx, schema, course_id, &event.envelope, course_event).await?;
         card(tx, schema, course_id, redis).await
     }
 
@@ -74,9 +73,10 @@ async fn apply_to_tables(
     tx: &mut PgConnection,
     schema: &str,
     course_id: Uuid,
-    at: DateTime<Utc>,
+    envelope: &Envelope,
     event: &CourseEvent,
 ) -> Result<(), ApplyError> {
+    let at = envelope.occurred_at;
     let update = |set: &str| {
         format!("UPDATE {schema}.courses SET {set}, updated_at = $2 WHERE course_id = $1")
     };
@@ -94,8 +94,8 @@ async fn apply_to_tables(
             let instructors: Vec<Uuid> = instructors.iter().map(|i| i.0).collect();
             sqlx::query(&format!(
 "INSERT INTO {schema}.courses (course_id, title, description, capacity, access_kind,
-                     price_cents, plan, language, instructor_ids, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+                     price_cents, plan, language, instructor_ids, created_at, updated_at, tenant_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)
                  ON CONFLICT (course_id) DO NOTHING"))
             .bind(course_id)
             .bind(title)
@@ -107,6 +107,7 @@ async fn apply_to_tables(
             .bind(language)
             .bind(&instructors)
             .bind(at)
+            .bind(&envelope.tenant_id)
             .execute(&mut *tx)
             .await?;
         }
@@ -240,7 +241,7 @@ async fn card(
 fn push_card(row: &CourseRow, redis: &mut RedisEffects) {
     let id = row.course_id.to_string();
     let key = redis.key(&format!("course:{id}"));
-    let published = redis.key("courses:published");
+    let published = redis.key(&format!("courses:published:{}", row.tenant_id));
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
     let mut fields = vec![
         ("title", row.title.clone()),
@@ -255,6 +256,7 @@ fn push_card(row: &CourseRow, redis: &mut RedisEffects) {
         ("lesson_count", row.lesson_count.to_string()),
         ("created_at", time(row.created_at)),
         ("updated_at", time(row.updated_at)),
+        ("tenant", row.tenant_id.clone()),
     ];
     let mut absent = Vec::new();
     match row.price_cents {
@@ -280,7 +282,7 @@ fn push_card(row: &CourseRow, redis: &mut RedisEffects) {
 const COURSE_COLUMNS: &str = "course_id, title, description, status, capacity, seats_taken,
     access_kind, price_cents, plan, language,
     array_to_string(instructor_ids, ',') AS instructor_ids, module_count, lesson_count,
-    created_at, updated_at";
+    created_at, updated_at, tenant_id";
 
 /// A row of `<schema>.courses` (instructor ids comma-separated).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -300,4 +302,5 @@ struct CourseRow {
     lesson_count: i32,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    tenant_id: String,
 }

@@ -13,7 +13,7 @@ use crate::redis_effects::{BatchEffects, RedisEffects};
 use chrono::{DateTime, Utc};
 use lms_domain::course::CourseEvent;
 use lms_domain::enrollment::EnrollmentEvent;
-use lms_schemas::{DecodedEvent, LmsEvent};
+use lms_schemas::{DecodedEvent, Envelope, LmsEvent};
 use sqlx::PgConnection;
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -71,8 +71,9 @@ impl Projection for RosterProjection {
                     } => {
                         sqlx::query(&format!(
                             "INSERT INTO {schema}.enrollments
-                                 (enrollment_id, course_id, student_id, enrolled_at, updated_at)
-                             VALUES ($1, $2, $3, $4, $4)
+                                 (enrollment_id, course_id, student_id, enrolled_at, updated_at,
+                                  tenant_id)
+                             VALUES ($1, $2, $3, $4, $4, $5)
                              ON CONFLICT (enrollment_id) DO UPDATE
                                 SET status = 'active', lessons_completed = 0,
                                     enrolled_at = EXCLUDED.enrolled_at, completed_at = NULL,
@@ -82,6 +83,7 @@ impl Projection for RosterProjection {
                         .bind(course_id.0)
                         .bind(student_id.0)
                         .bind(at)
+                        .bind(&event.envelope.tenant_id)
                         .execute(&mut *tx)
                         .await?;
                         return Ok(());
@@ -128,7 +130,7 @@ impl Projection for RosterProjection {
         } else {
             sqlx::query_as::<_, EnrollmentRow>(&format!(
                 "SELECT enrollment_id, course_id, student_id, status, lessons_completed,
-                        enrolled_at, completed_at, withdrawn_at, updated_at
+                        enrolled_at, completed_at, withdrawn_at, updated_at, tenant_id
                    FROM {schema}.enrollments WHERE enrollment_id = ANY($1)"
             ))
             .bind(&ids)
@@ -142,13 +144,12 @@ impl Projection for RosterProjection {
         let mut changed = BTreeSet::new();
         for event in events {
             let envelope = &event.envelope;
-            let at = envelope.occurred_at;
             let delta = match &event.event {
                 LmsEvent::Course(CourseEvent::SeatReserved { .. }) => 1,
                 LmsEvent::Course(CourseEvent::SeatReleased { .. }) => -1,
                 LmsEvent::Enrollment(enrollment_event) => {
                     let id = parse_id(&envelope.aggregate_id)?;
-                    fold(&mut rows, id, at, enrollment_event)?;
+                    fold(&mut rows, id, envelope, enrollment_event)?;
                     changed.insert(id);
                     continue;
                 }
@@ -193,6 +194,7 @@ struct EnrollmentRow {
     completed_at: Option<DateTime<Utc>>,
     withdrawn_at: Option<DateTime<Utc>>,
     updated_at: DateTime<Utc>,
+    tenant_id: String,
 }
 
 /// One event's change to the rows, as [`RosterProjection::apply`]'s SQL does
@@ -201,9 +203,10 @@ struct EnrollmentRow {
 fn fold(
     rows: &mut BTreeMap<Uuid, EnrollmentRow>,
     id: Uuid,
-    at: DateTime<Utc>,
+    envelope: &Envelope,
     event: &EnrollmentEvent,
 ) -> Result<(), BatchError> {
+    let at = envelope.occurred_at;
     if let EnrollmentEvent::StudentEnrolled {
         student_id,
         course_id,
@@ -224,6 +227,7 @@ fn fold(
                 completed_at: None,
                 withdrawn_at: None,
                 updated_at: at,
+                tenant_id: envelope.tenant_id.clone(),
             },
         );
         return Ok(());
@@ -259,9 +263,10 @@ async fn store(
 ) -> Result<(), BatchError> {
     sqlx::query(&format!(
         "INSERT INTO {schema}.enrollments AS e (enrollment_id, course_id, student_id, status,
-                lessons_completed, enrolled_at, completed_at, withdrawn_at, updated_at)
+                lessons_completed, enrolled_at, completed_at, withdrawn_at, updated_at, tenant_id)
          SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::int[],
-                              $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[])
+                              $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[],
+                              $10::text[])
          ON CONFLICT (enrollment_id) DO UPDATE
             SET course_id = EXCLUDED.course_id, student_id = EXCLUDED.student_id,
                 status = EXCLUDED.status, lessons_completed = EXCLUDED.lessons_completed,
@@ -277,6 +282,7 @@ async fn store(
     .bind(rows.iter().map(|r| r.completed_at).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.withdrawn_at).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.updated_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.tenant_id.as_str()).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await
     .map_err(BatchError::batch)?;

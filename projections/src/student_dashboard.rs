@@ -78,9 +78,10 @@ impl Projection for StudentDashboardProjection {
                 sqlx::query(
                     &format!(
 "INSERT INTO {schema}.student_courses
-                         (student_id, course_id, enrollment_id, course_title, lessons_total, updated_at)
+                         (student_id, course_id, enrollment_id, course_title, lessons_total, updated_at,
+                          tenant_id)
                      SELECT $1, $2, $3,
-                            COALESCE(t.course_title, ''), COALESCE(t.lessons_total, 0), $4
+                            COALESCE(t.course_title, ''), COALESCE(t.lessons_total, 0), $4, $5
                        FROM (SELECT 1) one
                        LEFT JOIN {schema}.courses t ON t.course_id = $2
                      ON CONFLICT (student_id, course_id) DO UPDATE
@@ -91,6 +92,7 @@ impl Projection for StudentDashboardProjection {
                 .bind(course_id.0)
                 .bind(id)
                 .bind(at)
+                .bind(&event.envelope.tenant_id)
                 .execute(&mut *tx)
                 .await?;
             }

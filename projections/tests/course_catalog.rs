@@ -83,13 +83,13 @@ async fn commands_build_the_catalog_and_redelivered_records_change_nothing() {
     // Started from the first offset and caught up: the catalog is warm.
     eventually(Duration::from_secs(30), || {
         let mut redis = redis.clone();
-        let key = format!("{prefix}:catalog:warm");
+        let key = format!("{prefix}:{}", lms_readmodels::catalog::WARM_MARKER);
         async move { redis.exists::<_, bool>(&key).await.unwrap() }
     })
     .await
     .expect("warm marker");
     let listed: Vec<String> = redis
-        .zrange(format!("{prefix}:courses:published"), 0, -1)
+        .zrange(format!("{prefix}:courses:published:default"), 0, -1)
         .await
         .unwrap();
     assert_eq!(listed, vec![published.clone()]);
@@ -167,6 +167,50 @@ async fn commands_build_the_catalog_and_redelivered_records_change_nothing() {
         .await
         .unwrap();
     assert_eq!(card["capacity"], "25");
+
+    worker.stop().await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_course_lands_in_its_tenant_row_card_and_published_set() {
+    let h = Harness::start().await;
+    let worker = h.start_worker(Arc::new(CourseCatalogProjection));
+    let (ours, ours_seq) = h.course(Caller::instructor(), "Ours", true).await;
+    let (theirs, theirs_seq) = h
+        .course_in("globex", Caller::instructor(), "Theirs", true)
+        .await;
+    h.wait_applied("catalog", "course-catalog", &ours, ours_seq)
+        .await;
+    h.wait_applied("catalog", "course-catalog", &theirs, theirs_seq)
+        .await;
+
+    let tenants: Vec<(String, String)> =
+        sqlx::query_as("SELECT title, tenant_id FROM catalog.courses ORDER BY title")
+            .fetch_all(&h.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        tenants,
+        [
+            ("Ours".to_string(), "default".to_string()),
+            ("Theirs".to_string(), "globex".to_string())
+        ]
+    );
+    let mut redis = h.redis().await;
+    let prefix = &h.config.redis_prefix;
+    for (course, tenant) in [(&ours, "default"), (&theirs, "globex")] {
+        let card_tenant: String = redis
+            .hget(format!("{prefix}:course:{course}"), "tenant")
+            .await
+            .unwrap();
+        assert_eq!(card_tenant, tenant);
+        let listed: Vec<String> = redis
+            .zrange(format!("{prefix}:courses:published:{tenant}"), 0, -1)
+            .await
+            .unwrap();
+        assert_eq!(listed, vec![course.clone()], "{tenant}'s published set");
+    }
 
     worker.stop().await;
     h.stop().await;

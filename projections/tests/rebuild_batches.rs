@@ -392,6 +392,13 @@ fn history(size: &Size, seed: u64) -> Vec<Stored> {
 }
 
 /// Random order across aggregates, sequence order within each.
+/// Each aggregate's tenant, three tenants in all: both paths must carry
+/// the envelope's tenant into every row and card.
+fn tenant_of(aggregate_id: &str) -> &'static str {
+    const TENANTS: [&str; 3] = ["default", "globex", "initech"];
+    TENANTS[aggregate_id.bytes().map(usize::from).sum::<usize>() % TENANTS.len()]
+}
+
 fn interleave(mut scripts: Vec<Script>, rng: &mut Rng, start: DateTime<Utc>) -> Vec<Stored> {
     for s in &mut scripts {
         s.events.reverse();
@@ -430,7 +437,7 @@ fn interleave(mut scripts: Vec<Script>, rng: &mut Rng, start: DateTime<Utc>) -> 
             "causation_id": rng.uuid().to_string(),
             "actor_id": rng.uuid().to_string(),
             "actor_role": "instructor",
-            "tenant_id": "default",
+            "tenant_id": tenant_of(&script.aggregate_id),
             "command_id": rng.uuid().to_string(),
             "command_type": "Test",
         });

@@ -1,14 +1,15 @@
 //! The catalog's Redis side (warm path), written by the `course-catalog`
 //! projection and only read here:
-//! - `<prefix>:course:<id>` hash = the course card (fields in [`CARD_FIELDS`]);
-//!   GetCourse serves a card only when it has every field, else Postgres.
-//! - `<prefix>:courses:published` sorted set of course ids, score =
-//!   created_at in microseconds; trusted only while `<prefix>:catalog:warm`
-//!   exists (the projection sets it once it has caught up, and a rebuild
-//!   deletes it first).
+//! - `<prefix>:course:<id>` hash = the course card (fields in [`CARD_FIELDS`],
+//!   its tenant among them); GetCourse serves a card only when it has every
+//!   field, else Postgres.
+//! - `<prefix>:courses:published:<tenant>` sorted set of the tenant's course
+//!   ids, score = created_at in microseconds; trusted only while the warm
+//!   marker ([`WARM_MARKER`]) exists (the projection sets it once it has
+//!   caught up, and a rebuild deletes it first).
 
 use chrono::{DateTime, Utc};
-use lms_readmodels::catalog::CourseRow;
+use lms_readmodels::catalog::{CourseRow, WARM_MARKER};
 use redis::aio::ConnectionManager;
 use redis::Script;
 use std::collections::HashMap;
@@ -69,6 +70,7 @@ pub const CARD_FIELDS: &[&str] = &[
     "lesson_count",
     "created_at",
     "updated_at",
+    "tenant",
 ];
 
 #[derive(Clone)]
@@ -92,12 +94,12 @@ impl CourseCache {
         format!("{}:course:{course_id}", self.prefix)
     }
 
-    pub fn published_key(&self) -> String {
-        format!("{}:courses:published", self.prefix)
+    pub fn published_key(&self, tenant: &str) -> String {
+        format!("{}:courses:published:{tenant}", self.prefix)
     }
 
     pub fn warm_key(&self) -> String {
-        format!("{}:catalog:warm", self.prefix)
+        format!("{}:{WARM_MARKER}", self.prefix)
     }
 
     /// The course's card, `None` when absent or incomplete.
@@ -128,10 +130,11 @@ impl CourseCache {
             .collect())
     }
 
-    /// Up to `limit` published courses after `after` with their cards, in one
-    /// round trip (see [`PublishedPage`] for when it cannot answer).
+    /// Up to `limit` of `tenant`'s published courses after `after` with their
+    /// cards, in one round trip (see [`PublishedPage`] for when it cannot answer).
     pub async fn published_page(
         &self,
+        tenant: &str,
         after: Option<(i64, Uuid)>,
         limit: usize,
     ) -> Result<PublishedPage, redis::RedisError> {
@@ -140,7 +143,7 @@ impl CourseCache {
         let mut redis = self.redis.clone();
         let reply: Option<Vec<redis::Value>> = published_page_script()
             .key(self.warm_key())
-            .key(self.published_key())
+            .key(self.published_key(tenant))
             .arg(&max)
             .arg(want)
             .arg(format!("{}:course:", self.prefix))
@@ -169,7 +172,7 @@ impl CourseCache {
                 break;
             }
             let fields: HashMap<String, String> = redis::from_redis_value(card)?;
-            let Some(row) = parse_card(id, &fields) else {
+            let Some(row) = parse_card(id, &fields).filter(|row| row.tenant_id == tenant) else {
                 return Ok(PublishedPage::Cold);
             };
             page.push(row);
@@ -185,10 +188,11 @@ impl CourseCache {
         Ok(PublishedPage::Page { cards: page, next })
     }
 
-    /// Up to `limit` published courses, newest first (ties: higher id first,
-    /// as in Postgres), strictly after `after` = (micros, id).
+    /// Up to `limit` of `tenant`'s published courses, newest first (ties:
+    /// higher id first, as in Postgres), strictly after `after` = (micros, id).
     pub async fn published(
         &self,
+        tenant: &str,
         after: Option<(i64, Uuid)>,
         limit: usize,
     ) -> Result<IndexPage, redis::RedisError> {
@@ -199,7 +203,7 @@ impl CourseCache {
         let mut offset = 0;
         loop {
             let entries: Vec<(String, f64)> = redis::cmd("ZREVRANGEBYSCORE")
-                .arg(self.published_key())
+                .arg(self.published_key(tenant))
                 .arg(&max)
                 .arg("-inf")
                 .arg("WITHSCORES")
@@ -279,6 +283,7 @@ fn parse_card(course_id: Uuid, fields: &HashMap<String, String>) -> Option<Cours
         lesson_count: int("lesson_count")?,
         created_at: time("created_at")?,
         updated_at: time("updated_at")?,
+        tenant_id: text("tenant")?,
     };
     Some(card)
 }

@@ -18,12 +18,29 @@ use tonic::Code;
 use tonic_types::StatusExt;
 use uuid::Uuid;
 
+/// The catalog's warm marker under the test prefix.
+const WARM: &str = "{p}:catalog:warm:v2";
+
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap()
 }
 
+/// The tenant of the test clients' tokens.
+const HOME: &str = lms_testkit::auth::TENANT;
+
 async fn seed_course(
     pool: &PgPool,
+    title: &str,
+    status: &str,
+    instructor: Uuid,
+    created_at: DateTime<Utc>,
+) -> Uuid {
+    seed_course_in(pool, HOME, title, status, instructor, created_at).await
+}
+
+async fn seed_course_in(
+    pool: &PgPool,
+    tenant: &str,
     title: &str,
     status: &str,
     instructor: Uuid,
@@ -33,14 +50,16 @@ async fn seed_course(
     sqlx::query(
         "INSERT INTO catalog.courses (course_id, title, description, status, capacity, seats_taken,
            access_kind, price_cents, language, instructor_ids, module_count, lesson_count,
-           created_at, updated_at)
-         VALUES ($1, $2, 'about ' || $2, $3, 30, 3, 'paid', 4900, 'en', ARRAY[$4::uuid], 2, 5, $5, $5)",
+           created_at, updated_at, tenant_id)
+         VALUES ($1, $2, 'about ' || $2, $3, 30, 3, 'paid', 4900, 'en', ARRAY[$4::uuid], 2, 5, $5, $5,
+                 $6)",
     )
     .bind(id)
     .bind(title)
     .bind(status)
     .bind(instructor)
     .bind(created_at)
+    .bind(tenant)
     .execute(pool)
     .await
     .expect("seed course");
@@ -49,6 +68,16 @@ async fn seed_course(
 
 /// A complete Redis card as the catalog projection writes it.
 async fn seed_card(server: &QueryServer, id: Uuid, title: &str, created_at: DateTime<Utc>) {
+    seed_card_in(server, HOME, id, title, created_at).await
+}
+
+async fn seed_card_in(
+    server: &QueryServer,
+    tenant: &str,
+    id: Uuid,
+    title: &str,
+    created_at: DateTime<Utc>,
+) {
     let key = format!("{{p}}:course:{id}");
     let created = created_at.to_rfc3339();
     server
@@ -81,12 +110,14 @@ async fn seed_card(server: &QueryServer, id: Uuid, title: &str, created_at: Date
             &created,
             "updated_at",
             &created,
+            "tenant",
+            tenant,
         ])
         .await;
     server
         .redis_cmd(&[
             "ZADD",
-            "{p}:courses:published",
+            &format!("{{p}}:courses:published:{tenant}"),
             &created_at.timestamp_micros().to_string(),
             &id.to_string(),
         ])
@@ -362,7 +393,7 @@ async fn list_courses_uses_redis_only_when_warm() {
     assert!(cold.iter().all(|t| t.starts_with("pg ")), "{cold:?}");
     assert_eq!(cold.len(), 11);
 
-    server.redis_cmd(&["SET", "{p}:catalog:warm", "1"]).await;
+    server.redis_cmd(&["SET", WARM, "1"]).await;
     let warm = walk_courses(&server, published.clone()).await;
     assert_eq!(warm, expected, "walked from the sorted set, ties included");
 
@@ -399,7 +430,7 @@ async fn a_listing_of_more_ties_than_one_read_holds_is_walked_exactly_from_redis
     }
     expected.sort_by_key(|e| std::cmp::Reverse(e.0));
     let expected: Vec<String> = expected.into_iter().map(|(_, t)| t).collect();
-    server.redis_cmd(&["SET", "{p}:catalog:warm", "1"]).await;
+    server.redis_cmd(&["SET", WARM, "1"]).await;
     let walked = walk_courses(
         &server,
         ListCoursesRequest {
@@ -419,14 +450,14 @@ async fn a_listing_of_more_ties_than_one_read_holds_is_walked_exactly_from_redis
 async fn roster_dashboard_subscription_and_invoices() {
     let db = TestDb::read_models().await;
     let server = QueryServer::start(&db).await;
-    let course = Uuid::now_v7();
+    let course = seed_course(&db.pool, "Rust 101", "published", Uuid::now_v7(), t0()).await;
     let student = Uuid::now_v7();
     let other_student = Uuid::now_v7();
     for (i, s) in [student, other_student].iter().enumerate() {
         sqlx::query(
             "INSERT INTO roster.enrollments (enrollment_id, course_id, student_id, status,
-               lessons_completed, enrolled_at, completed_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
+               lessons_completed, enrolled_at, completed_at, updated_at, tenant_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $6, 'default')",
         )
         .bind(Uuid::now_v7())
         .bind(course)
@@ -457,8 +488,8 @@ async fn roster_dashboard_subscription_and_invoices() {
 
     sqlx::query(
         "INSERT INTO dashboard.student_courses (student_id, course_id, enrollment_id, status,
-           lessons_completed, lessons_total, course_title, updated_at)
-         VALUES ($1, $2, $3, 'active', 2, 5, 'Rust 101', now())",
+           lessons_completed, lessons_total, course_title, updated_at, tenant_id)
+         VALUES ($1, $2, $3, 'active', 2, 5, 'Rust 101', now(), 'default')",
     )
     .bind(student)
     .bind(course)
@@ -488,8 +519,8 @@ async fn roster_dashboard_subscription_and_invoices() {
     let subscription = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO billing.subscriptions (subscription_id, student_id, plan, status,
-           trial_ends_at, current_period_end, updated_at)
-         VALUES ($1, $2, 'pro', 'active', NULL, $3, $3)",
+           trial_ends_at, current_period_end, updated_at, tenant_id)
+         VALUES ($1, $2, 'pro', 'active', NULL, $3, $3, 'default')",
     )
     .bind(subscription)
     .bind(student)
@@ -523,8 +554,8 @@ async fn roster_dashboard_subscription_and_invoices() {
         let start = t0() + Duration::days(30 * i64::from(month));
         sqlx::query(
             "INSERT INTO billing.invoices (invoice_id, subscription_id, student_id, amount_cents,
-               currency, period_start, period_end, payment_reference, issued_at)
-             VALUES ($1, $2, $3, 1999, 'USD', $4, $5, $6, $4)",
+               currency, period_start, period_end, payment_reference, issued_at, tenant_id)
+             VALUES ($1, $2, $3, 1999, 'USD', $4, $5, $6, $4, 'default')",
         )
         .bind(Uuid::now_v7())
         .bind(subscription)
@@ -866,6 +897,152 @@ async fn every_read_is_authorized_by_the_token() {
         })
         .await
         .unwrap();
+    server.stop().await;
+    db.drop_database().await;
+}
+
+/// A token of `user` with `role` in `tenant`.
+fn in_tenant(tenant: &str, user: Uuid, role: &str) -> Bearer {
+    Bearer::new(&lms_testkit::auth::token_in(tenant, user, &[role]))
+}
+
+#[tokio::test]
+async fn another_tenants_rows_do_not_exist_for_a_viewer_whatever_their_role() {
+    const OTHER: &str = "globex";
+    let db = TestDb::read_models().await;
+    let server = QueryServer::start(&db).await;
+    let teacher = Uuid::now_v7();
+    let student = Uuid::now_v7();
+    // Tenant globex: a published course (row and card), its roster, a
+    // student's dashboard row, subscription and invoice.
+    let course = seed_course_in(&db.pool, OTHER, "Theirs", "published", teacher, t0()).await;
+    seed_card_in(&server, OTHER, course, "Theirs (cached)", t0()).await;
+    let home = seed_course(&db.pool, "Ours", "published", teacher, t0()).await;
+    seed_card(&server, home, "Ours (cached)", t0()).await;
+    let subscription = Uuid::now_v7();
+    for statement in [
+        "INSERT INTO roster.enrollments (enrollment_id, course_id, student_id, enrolled_at,
+           updated_at, tenant_id) VALUES (gen_random_uuid(), $1, $2, $3, $3, $4)",
+        "INSERT INTO dashboard.student_courses (student_id, course_id, enrollment_id,
+           course_title, updated_at, tenant_id)
+         VALUES ($2, $1, gen_random_uuid(), 'Theirs', $3, $4)",
+        "INSERT INTO billing.subscriptions (subscription_id, student_id, plan, status,
+           updated_at, tenant_id) VALUES ($5, $2, 'pro', 'active', $3, $4)",
+        "INSERT INTO billing.invoices (invoice_id, subscription_id, student_id, amount_cents,
+           currency, period_start, period_end, issued_at, tenant_id)
+         VALUES (gen_random_uuid(), $5, $2, 1999, 'USD', $3, $3, $3, $4)",
+    ] {
+        sqlx::query(statement)
+            .bind(course)
+            .bind(student)
+            .bind(t0())
+            .bind(OTHER)
+            .bind(subscription)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+
+    // What globex's own admin reads, cold (Postgres) and warm (Redis) alike.
+    let theirs = in_tenant(OTHER, Uuid::now_v7(), "admin");
+    let titles = |courses: Vec<lms_proto::query::v1::Course>| -> Vec<String> {
+        courses.into_iter().map(|c| c.title).collect()
+    };
+    // The published listing: the one Redis serves when warm.
+    let listing = ListCoursesRequest {
+        status: "published".into(),
+        ..Default::default()
+    };
+    let get = GetCourseRequest {
+        course_id: course.to_string(),
+        min_position: None,
+    };
+    for warm in [false, true] {
+        if warm {
+            server.redis_cmd(&["SET", WARM, "1"]).await;
+        }
+        let mut own = server.courses_as(theirs.clone());
+        let listed = own
+            .list_courses(listing.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        let expected = if warm { "Theirs (cached)" } else { "Theirs" };
+        assert_eq!(titles(listed.courses), [expected], "warm: {warm}");
+        own.get_course(get.clone()).await.unwrap();
+
+        // Tenant default's admin and the course's own teacher id with a
+        // default-tenant token: not there.
+        for viewer in [Bearer::admin(), as_user(teacher, "instructor")] {
+            let mut courses = server.courses_as(viewer);
+            let status = courses.get_course(get.clone()).await.unwrap_err();
+            assert_eq!(status.code(), Code::NotFound, "warm: {warm}");
+            let listed = courses.list_courses(listing.clone()).await.unwrap();
+            let expected = if warm { "Ours (cached)" } else { "Ours" };
+            assert_eq!(titles(listed.into_inner().courses), [expected]);
+            let status = courses
+                .get_roster(GetRosterRequest {
+                    course_id: course.to_string(),
+                    min_position: None,
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(status.code(), Code::NotFound, "roster, warm: {warm}");
+        }
+    }
+    assert_eq!(
+        server
+            .courses_as(theirs.clone())
+            .get_roster(GetRosterRequest {
+                course_id: course.to_string(),
+                min_position: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .enrollments
+            .len(),
+        1
+    );
+
+    // The student's rows: globex's admin (and the student in globex) read
+    // them; an admin of default and the same user id in default do not.
+    let dashboard = GetStudentDashboardRequest {
+        student_id: student.to_string(),
+        min_position: None,
+    };
+    let subscription_of = GetSubscriptionRequest {
+        student_id: student.to_string(),
+        min_position: None,
+    };
+    let invoices = ListInvoicesRequest {
+        student_id: student.to_string(),
+        ..Default::default()
+    };
+    for (viewer, home_tenant) in [
+        (theirs.clone(), true),
+        (in_tenant(OTHER, student, "student"), true),
+        (Bearer::admin(), false),
+        (as_user(student, "student"), false),
+    ] {
+        let rows = server
+            .students_as(viewer.clone())
+            .get_student_dashboard(dashboard.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .courses;
+        assert_eq!(rows.len(), usize::from(home_tenant));
+        let mut billing = server.billing_as(viewer);
+        let found = billing.get_subscription(subscription_of.clone()).await;
+        match home_tenant {
+            true => assert!(found.is_ok()),
+            false => assert_eq!(found.unwrap_err().code(), Code::NotFound),
+        }
+        let listed = billing.list_invoices(invoices.clone()).await.unwrap();
+        assert_eq!(listed.into_inner().invoices.len(), usize::from(home_tenant));
+    }
+
     server.stop().await;
     db.drop_database().await;
 }

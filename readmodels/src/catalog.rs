@@ -6,6 +6,12 @@ use uuid::Uuid;
 /// Name of the projection writing this schema (`applied.projection`).
 pub const PROJECTION: &str = "course-catalog";
 
+/// The Redis key (after the prefix) whose presence says the cards and the
+/// published sets are complete. `v2`: cards carry their tenant and each
+/// tenant has its own published set; Redis written before that stays cold
+/// (Postgres answers) until `lms-replay rebuild course-catalog`.
+pub const WARM_MARKER: &str = "catalog:warm:v2";
+
 /// `catalog.courses`: one row per course.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CourseRow {
@@ -27,6 +33,7 @@ pub struct CourseRow {
     pub lesson_count: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub tenant_id: String,
 }
 
 /// `catalog.modules`: a module as ModuleAdded named it.
@@ -60,20 +67,24 @@ pub struct CourseFilter {
     pub title_contains: Option<String>,
 }
 
+/// The course, if it is `tenant`'s.
 pub async fn course(
     db: impl sqlx::PgExecutor<'_>,
+    tenant: &str,
     course_id: Uuid,
 ) -> Result<Option<CourseRow>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM catalog.courses WHERE course_id = $1")
+    sqlx::query_as("SELECT * FROM catalog.courses WHERE course_id = $1 AND tenant_id = $2")
         .bind(course_id)
+        .bind(tenant)
         .fetch_optional(db)
         .await
 }
 
-/// Up to `limit` courses, newest first, after `after` = (created_at micros,
-/// course_id) of the previous page's last course.
+/// Up to `limit` of `tenant`'s courses, newest first, after `after` =
+/// (created_at micros, course_id) of the previous page's last course.
 pub async fn courses(
     db: impl sqlx::PgExecutor<'_>,
+    tenant: &str,
     filter: &CourseFilter,
     after: Option<(i64, Uuid)>,
     limit: i64,
@@ -81,7 +92,8 @@ pub async fn courses(
     // Only the filters given go into the statement: one statement with
     // every filter optional (`$1 IS NULL OR …`) gets a generic plan that
     // scans and sorts the whole table instead of walking the matching index.
-    let mut query = sqlx::QueryBuilder::new("SELECT * FROM catalog.courses WHERE true");
+    let mut query = sqlx::QueryBuilder::new("SELECT * FROM catalog.courses WHERE tenant_id = ");
+    query.push_bind(tenant.to_string());
     if let Some(status) = filter.status.as_deref() {
         query.push(" AND status = ").push_bind(status.to_string());
     }

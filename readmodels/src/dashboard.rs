@@ -28,18 +28,21 @@ pub struct StudentCourseRow {
     /// Empty until the course's title is known.
     pub course_title: String,
     pub updated_at: DateTime<Utc>,
+    pub tenant_id: String,
 }
 
-/// A student's courses, most recently updated first.
+/// A student's courses in `tenant`, most recently updated first.
 pub async fn courses_of_student(
     db: impl sqlx::PgExecutor<'_>,
+    tenant: &str,
     student_id: Uuid,
 ) -> Result<Vec<StudentCourseRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT * FROM dashboard.student_courses WHERE student_id = $1
+        "SELECT * FROM dashboard.student_courses WHERE student_id = $1 AND tenant_id = $2
           ORDER BY updated_at DESC, course_id",
     )
     .bind(student_id)
+    .bind(tenant)
     .fetch_all(db)
     .await
 }

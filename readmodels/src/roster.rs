@@ -19,18 +19,21 @@ pub struct EnrollmentRow {
     pub completed_at: Option<DateTime<Utc>>,
     pub withdrawn_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    pub tenant_id: String,
 }
 
-/// A course's enrollments, in enrollment order.
+/// A course's enrollments in `tenant`, in enrollment order.
 pub async fn enrollments_of_course(
     db: impl sqlx::PgExecutor<'_>,
+    tenant: &str,
     course_id: Uuid,
 ) -> Result<Vec<EnrollmentRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT * FROM roster.enrollments WHERE course_id = $1
+        "SELECT * FROM roster.enrollments WHERE course_id = $1 AND tenant_id = $2
           ORDER BY enrolled_at, enrollment_id",
     )
     .bind(course_id)
+    .bind(tenant)
     .fetch_all(db)
     .await
 }

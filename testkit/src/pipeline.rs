@@ -131,17 +131,32 @@ impl Harness {
 
     /// Creates a course with one module and one lesson; returns (id, last sequence).
     pub async fn course(&self, caller: Caller, title: &str, publish: bool) -> (String, i64) {
+        self.course_in(crate::auth::TENANT, caller, title, publish)
+            .await
+    }
+
+    /// [`Self::course`] in `tenant`.
+    pub async fn course_in(
+        &self,
+        tenant: &str,
+        caller: Caller,
+        title: &str,
+        publish: bool,
+    ) -> (String, i64) {
         let mut courses = self.server.courses();
         let reply = courses
-            .create_course(caller.req(CreateCourseRequest {
-                command_id: new_id(),
-                course_id: String::new(),
-                title: title.into(),
-                description: "about it".into(),
-                instructor_ids: vec![caller.id.to_string()],
-                capacity: 10,
-                access: None,
-            }))
+            .create_course(caller.req_in(
+                tenant,
+                CreateCourseRequest {
+                    command_id: new_id(),
+                    course_id: String::new(),
+                    title: title.into(),
+                    description: "about it".into(),
+                    instructor_ids: vec![caller.id.to_string()],
+                    capacity: 10,
+                    access: None,
+                },
+            ))
             .await
             .expect("create course")
             .into_inner();
@@ -150,31 +165,40 @@ impl Harness {
             return (course_id, reply.sequence as i64);
         }
         let module_id = courses
-            .add_module(caller.req(AddModuleRequest {
-                command_id: new_id(),
-                course_id: course_id.clone(),
-                module_id: String::new(),
-                title: "Basics".into(),
-            }))
+            .add_module(caller.req_in(
+                tenant,
+                AddModuleRequest {
+                    command_id: new_id(),
+                    course_id: course_id.clone(),
+                    module_id: String::new(),
+                    title: "Basics".into(),
+                },
+            ))
             .await
             .expect("add module")
             .into_inner()
             .created_id;
         courses
-            .add_lesson(caller.req(AddLessonRequest {
-                command_id: new_id(),
-                course_id: course_id.clone(),
-                module_id,
-                lesson_id: String::new(),
-                title: "First steps".into(),
-            }))
+            .add_lesson(caller.req_in(
+                tenant,
+                AddLessonRequest {
+                    command_id: new_id(),
+                    course_id: course_id.clone(),
+                    module_id,
+                    lesson_id: String::new(),
+                    title: "First steps".into(),
+                },
+            ))
             .await
             .expect("add lesson");
         let reply = courses
-            .publish_course(caller.req(PublishCourseRequest {
-                command_id: new_id(),
-                course_id: course_id.clone(),
-            }))
+            .publish_course(caller.req_in(
+                tenant,
+                PublishCourseRequest {
+                    command_id: new_id(),
+                    course_id: course_id.clone(),
+                },
+            ))
             .await
             .expect("publish")
             .into_inner();

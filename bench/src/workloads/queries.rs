@@ -60,11 +60,13 @@ pub async fn run(bench: &mut Bench) -> Result<(), WorkloadError> {
             async move {
                 let id = uuid::Uuid::parse_str(&ids[(w * 7919 + i as usize) % ids.len()])
                     .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-                sqlx::query("SELECT * FROM catalog.courses WHERE course_id = $1")
-                    .bind(id)
-                    .fetch_one(&pool)
-                    .await
-                    .map(|_| ())
+                sqlx::query(
+                    "SELECT * FROM catalog.courses WHERE course_id = $1 AND tenant_id = 'default'",
+                )
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .map(|_| ())
             }
         }
     })
@@ -75,7 +77,8 @@ pub async fn run(bench: &mut Bench) -> Result<(), WorkloadError> {
             let pool = pool.clone();
             async move {
                 sqlx::query(
-                    "SELECT * FROM catalog.courses WHERE status = 'published'
+                    "SELECT * FROM catalog.courses
+                      WHERE tenant_id = 'default' AND status = 'published'
                       ORDER BY created_at DESC, course_id DESC LIMIT $1",
                 )
                 .bind(i64::from(PAGE_SIZE))
@@ -202,7 +205,11 @@ async fn seed(bench: &mut Bench) -> Result<Vec<String>, WorkloadError> {
 async fn wait_warm(bench: &Bench, timeout: Duration) -> Result<bool, WorkloadError> {
     let client = redis::Client::open(bench.services.env.redis_url.as_str())?;
     let mut connection = client.get_multiplexed_async_connection().await?;
-    let marker = format!("{}:catalog:warm", bench.services.env.redis_prefix);
+    let marker = format!(
+        "{}:{}",
+        bench.services.env.redis_prefix,
+        lms_readmodels::catalog::WARM_MARKER
+    );
     let deadline = Instant::now() + timeout;
     loop {
         let exists: bool = redis::cmd("EXISTS")

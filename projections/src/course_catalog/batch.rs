@@ -10,7 +10,7 @@ use crate::projection::{ApplyError, BatchError};
 use crate::redis_effects::BatchEffects;
 use chrono::{DateTime, Utc};
 use lms_domain::course::CourseEvent;
-use lms_schemas::{DecodedEvent, LmsEvent};
+use lms_schemas::{DecodedEvent, Envelope, LmsEvent};
 use sqlx::PgConnection;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -104,7 +104,7 @@ pub(super) async fn apply(
                 envelope.sequence,
             ),
         );
-        batch.push((course_id, envelope.occurred_at, course_event));
+        batch.push((course_id, envelope, course_event));
     }
     if batch.is_empty() {
         return Ok(());
@@ -121,8 +121,8 @@ pub(super) async fn apply(
     )
     .await
     .map_err(BatchError::batch)?;
-    for (course_id, at, event) in batch {
-        state.fold(course_id, at, event)?;
+    for (course_id, envelope, event) in batch {
+        state.fold(course_id, envelope, event)?;
     }
     state.store(tx, schema).await.map_err(BatchError::batch)?;
     for (course_id, (aggregate_type, aggregate_id, sequence)) in touched {
@@ -200,9 +200,10 @@ impl State {
     fn fold(
         &mut self,
         course_id: Uuid,
-        at: DateTime<Utc>,
+        envelope: &Envelope,
         event: &CourseEvent,
     ) -> Result<(), BatchError> {
+        let at = envelope.occurred_at;
         if let CourseEvent::CourseCreated {
             title,
             description,
@@ -236,6 +237,7 @@ impl State {
                     lesson_count: 0,
                     created_at: at,
                     updated_at: at,
+                    tenant_id: envelope.tenant_id.clone(),
                 };
                 vacant.insert(row);
             }
@@ -319,17 +321,18 @@ impl State {
         sqlx::query(&format!(
             "INSERT INTO {schema}.courses AS c (course_id, title, description, status, capacity,
                     seats_taken, access_kind, price_cents, plan, language, instructor_ids,
-                    module_count, lesson_count, created_at, updated_at)
+                    module_count, lesson_count, created_at, updated_at, tenant_id)
              SELECT u.course_id, u.title, u.description, u.status, u.capacity, u.seats_taken,
                     u.access_kind, u.price_cents, u.plan, u.language,
                     string_to_array(u.instructor_ids, ',')::uuid[],
-                    u.module_count, u.lesson_count, u.created_at, u.updated_at
+                    u.module_count, u.lesson_count, u.created_at, u.updated_at, u.tenant_id
                FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
                            $7::text[], $8::bigint[], $9::text[], $10::text[], $11::text[],
-                           $12::int[], $13::int[], $14::timestamptz[], $15::timestamptz[])
+                           $12::int[], $13::int[], $14::timestamptz[], $15::timestamptz[],
+                           $16::text[])
                  AS u(course_id, title, description, status, capacity, seats_taken, access_kind,
                       price_cents, plan, language, instructor_ids, module_count, lesson_count,
-                      created_at, updated_at)
+                      created_at, updated_at, tenant_id)
              ON CONFLICT (course_id) DO UPDATE
                 SET title = EXCLUDED.title, description = EXCLUDED.description,
                     status = EXCLUDED.status, capacity = EXCLUDED.capacity,
@@ -365,6 +368,11 @@ impl State {
         .bind(rows.iter().map(|r| r.lesson_count).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.created_at).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.updated_at).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.tenant_id.as_str())
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *tx)
         .await?;
         if !self.new_modules.is_empty() {

@@ -44,6 +44,7 @@ struct StudentCourse {
     lessons_total: i32,
     course_title: String,
     updated_at: DateTime<Utc>,
+    tenant_id: String,
 }
 
 type Key = (Uuid, Uuid);
@@ -142,7 +143,7 @@ impl State {
         let (students, enrolled): (Vec<Uuid>, Vec<Uuid>) = pairs.iter().copied().unzip();
         let rows: Vec<StudentCourse> = sqlx::query_as(&format!(
             "SELECT student_id, course_id, enrollment_id, status, lessons_completed, lessons_total,
-                    course_title, updated_at
+                    course_title, updated_at, tenant_id
                FROM {schema}.student_courses
               WHERE course_id = ANY($1) OR enrollment_id = ANY($2)
                  OR (student_id, course_id) IN (SELECT * FROM UNNEST($3::uuid[], $4::uuid[]))"
@@ -236,6 +237,7 @@ impl State {
                         lessons_total: facts.map_or(0, |f| f.lessons_total),
                         course_title: facts.map(|f| f.course_title.clone()).unwrap_or_default(),
                         updated_at: at,
+                        tenant_id: event.envelope.tenant_id.clone(),
                     };
                     self.index(&row);
                     self.rows.insert(key, row);
@@ -297,9 +299,10 @@ impl State {
         if !rows.is_empty() {
             sqlx::query(&format!(
                 "INSERT INTO {schema}.student_courses AS s (student_id, course_id, enrollment_id,
-                        status, lessons_completed, lessons_total, course_title, updated_at)
+                        status, lessons_completed, lessons_total, course_title, updated_at,
+                        tenant_id)
                  SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::int[],
-                                      $6::int[], $7::text[], $8::timestamptz[])
+                                      $6::int[], $7::text[], $8::timestamptz[], $9::text[])
                  ON CONFLICT (student_id, course_id) DO UPDATE
                     SET enrollment_id = EXCLUDED.enrollment_id, status = EXCLUDED.status,
                         lessons_completed = EXCLUDED.lessons_completed,
@@ -318,6 +321,11 @@ impl State {
                     .collect::<Vec<_>>(),
             )
             .bind(rows.iter().map(|r| r.updated_at).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|r| r.tenant_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .execute(&mut *tx)
             .await?;
         }

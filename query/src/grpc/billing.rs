@@ -38,7 +38,7 @@ impl BillingQueriesService {
         };
         viewer.may_read_student(student_id)?;
         self.ctx.caught_up(ReadModel::Billing, position).await?;
-        let row = billing::subscription_of_student(self.ctx.pool(), student_id)
+        let row = billing::subscription_of_student(self.ctx.pool(), &viewer.tenant_id, student_id)
             .await?
             .ok_or_else(|| QueryError::NotFound {
                 what: "subscription",
@@ -70,8 +70,14 @@ impl BillingQueriesService {
         self.ctx.caught_up(ReadModel::Billing, position).await?;
         let limit = i64::try_from(page_size + 1).unwrap_or(i64::MAX);
         let after = cursor.map(|c| (c.micros, c.id));
-        let mut rows =
-            billing::invoices_of_student(self.ctx.pool(), student_id, after, limit).await?;
+        let mut rows = billing::invoices_of_student(
+            self.ctx.pool(),
+            &viewer.tenant_id,
+            student_id,
+            after,
+            limit,
+        )
+        .await?;
         let next_page_token = if rows.len() > page_size {
             rows.truncate(page_size);
             rows.last().map(|last| {

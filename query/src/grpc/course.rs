@@ -56,7 +56,9 @@ impl CourseQueriesService {
         match self.ctx.cache().card(course_id).await {
             Ok(Some(card)) => {
                 count_source("GetCourse", "redis");
-                if card.status != "published" && !viewer.teaches(&card.instructor_ids) {
+                if card.tenant_id != viewer.tenant_id
+                    || (card.status != "published" && !viewer.teaches(&card.instructor_ids))
+                {
                     return Err(not_found());
                 }
                 return Ok(GetCourseResponse {
@@ -69,7 +71,7 @@ impl CourseQueriesService {
             }
         }
         count_source("GetCourse", "postgres");
-        let row = catalog::course(self.ctx.pool(), course_id)
+        let row = catalog::course(self.ctx.pool(), &viewer.tenant_id, course_id)
             .await?
             .ok_or_else(not_found)?;
         if row.status != "published" && !viewer.teaches(&row.instructor_ids) {
@@ -129,7 +131,10 @@ impl CourseQueriesService {
             && filter.instructor_id.is_none()
             && filter.title_contains.is_none();
         if only_published {
-            match self.published_from_cache(after, page_size).await {
+            match self
+                .published_from_cache(&viewer.tenant_id, after, page_size)
+                .await
+            {
                 Ok(Some(reply)) => {
                     count_source("ListCourses", "redis");
                     return Ok(reply);
@@ -140,7 +145,8 @@ impl CourseQueriesService {
         }
         count_source("ListCourses", "postgres");
         let limit = i64::try_from(page_size + 1).unwrap_or(i64::MAX);
-        let mut rows = catalog::courses(self.ctx.pool(), &filter, after, limit).await?;
+        let mut rows =
+            catalog::courses(self.ctx.pool(), &viewer.tenant_id, &filter, after, limit).await?;
         let next_page_token = if rows.len() > page_size {
             rows.truncate(page_size);
             rows.last().map(|last| {
@@ -165,16 +171,17 @@ impl CourseQueriesService {
     /// or a card is missing (then Postgres answers).
     async fn published_from_cache(
         &self,
+        tenant: &str,
         after: Option<(i64, uuid::Uuid)>,
         page_size: usize,
     ) -> Result<Option<ListCoursesResponse>, redis::RedisError> {
         let cache = self.ctx.cache();
         // Usually one round trip; cursor ties beyond it walk the index.
-        let (cards, next) = match cache.published_page(after, page_size).await? {
+        let (cards, next) = match cache.published_page(tenant, after, page_size).await? {
             PublishedPage::Page { cards, next } => (cards, next),
             PublishedPage::Cold => return Ok(None),
             PublishedPage::InSteps => {
-                let mut index = cache.published(after, page_size + 1).await?;
+                let mut index = cache.published(tenant, after, page_size + 1).await?;
                 let next = if index.len() > page_size {
                     index.truncate(page_size);
                     index.last().map(|&(id, micros)| (micros, id))
@@ -182,7 +189,11 @@ impl CourseQueriesService {
                     None
                 };
                 let ids: Vec<_> = index.iter().map(|(id, _)| *id).collect();
-                let Some(cards) = cache.cards(&ids).await? else {
+                let Some(cards) = cache
+                    .cards(&ids)
+                    .await?
+                    .filter(|cards| cards.iter().all(|c| c.tenant_id == tenant))
+                else {
                     tracing::debug!(
                         "published course without a complete card; listing from Postgres"
                     );
@@ -210,19 +221,22 @@ impl CourseQueriesService {
         let Some(course_id) = course_id else {
             return Err(QueryError::Internal("validated course_id missing".into()));
         };
-        if !viewer.admin {
-            let teaches = catalog::course(self.ctx.pool(), course_id)
-                .await?
-                .is_some_and(|course| viewer.teaches(&course.instructor_ids));
-            if !teaches {
-                return Err(QueryError::PermissionDenied {
-                    reason: "NOT_COURSE_INSTRUCTOR",
-                    message: "a roster is read by the course's instructors and admins",
-                });
-            }
+        // Another tenant's course is not there, whoever asks.
+        let course = catalog::course(self.ctx.pool(), &viewer.tenant_id, course_id)
+            .await?
+            .ok_or_else(|| QueryError::NotFound {
+                what: "course",
+                id: course_id.to_string(),
+            })?;
+        if !viewer.teaches(&course.instructor_ids) {
+            return Err(QueryError::PermissionDenied {
+                reason: "NOT_COURSE_INSTRUCTOR",
+                message: "a roster is read by the course's instructors and admins",
+            });
         }
         self.ctx.caught_up(ReadModel::Roster, position).await?;
-        let rows = roster::enrollments_of_course(self.ctx.pool(), course_id).await?;
+        let rows =
+            roster::enrollments_of_course(self.ctx.pool(), &viewer.tenant_id, course_id).await?;
         Ok(GetRosterResponse {
             enrollments: rows.into_iter().map(enrollment_message).collect(),
         })

@@ -33,7 +33,8 @@ impl StudentQueriesService {
         };
         viewer.may_read_student(student_id)?;
         self.ctx.caught_up(ReadModel::Dashboard, position).await?;
-        let rows = dashboard::courses_of_student(self.ctx.pool(), student_id).await?;
+        let rows =
+            dashboard::courses_of_student(self.ctx.pool(), &viewer.tenant_id, student_id).await?;
         Ok(GetStudentDashboardResponse {
             student_id: student_id.to_string(),
             courses: rows.into_iter().map(student_course_message).collect(),

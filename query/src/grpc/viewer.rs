@@ -1,7 +1,8 @@
 //! Who reads: the verified caller, and what each read model lets them see.
 //! A student reads their own dashboard, subscription and invoices; an
 //! instructor the rosters of the courses they teach; an admin everything;
-//! published courses are everyone's.
+//! published courses are everyone's. All of it within the viewer's tenant:
+//! another tenant's rows do not exist for them, whatever their role.
 
 use crate::error::QueryError;
 use lms_runtime::auth::principal;
@@ -11,6 +12,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub struct Viewer {
     pub user_id: Uuid,
+    pub tenant_id: String,
     pub admin: bool,
 }
 
@@ -20,6 +22,7 @@ impl Viewer {
         let principal = principal(request)?;
         Ok(Viewer {
             user_id: principal.user_id,
+            tenant_id: principal.tenant_id.clone(),
             admin: principal.has_role("admin"),
         })
     }
