@@ -13,7 +13,11 @@ pub const ISSUER: &str = "lms-identity";
 pub const AUDIENCE: &str = "lms";
 pub const TENANT: &str = "default";
 
+/// The kid of the process-wide key.
+pub const PROCESS_KID: &str = "test-process";
+
 struct TestKeys {
+    ring: KeyRing,
     issuer: TokenIssuer,
     jwks: Jwks,
     jwks_file: PathBuf,
@@ -22,7 +26,7 @@ struct TestKeys {
 fn keys() -> &'static TestKeys {
     static KEYS: OnceLock<TestKeys> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let ring = KeyRing::generate("test-process").expect("a test key");
+        let ring = KeyRing::generate(PROCESS_KID).expect("a test key");
         let issuer = TokenIssuer::new(&ring, ISSUER, AUDIENCE, Duration::from_secs(3600))
             .expect("test issuer");
         let jwks = ring.jwks();
@@ -30,11 +34,20 @@ fn keys() -> &'static TestKeys {
         std::fs::write(&jwks_file, serde_json::to_vec(&jwks).expect("jwks json"))
             .expect("write the test JWKS");
         TestKeys {
+            ring,
             issuer,
             jwks,
             jwks_file,
         }
     })
+}
+
+/// Writes the process-wide key as `<dir>/<PROCESS_KID>.pem`: an identity
+/// service signing with it issues tokens every in-process server accepts.
+pub fn write_process_key(dir: &std::path::Path) {
+    let pem = keys().ring.active_pem().expect("the test key as PEM");
+    std::fs::write(dir.join(format!("{PROCESS_KID}.pem")), pem.expose_secret())
+        .expect("write the test key");
 }
 
 /// A verifier of the tokens [`token`] signs.

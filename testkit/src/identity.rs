@@ -46,6 +46,16 @@ impl IdentityServer {
         Self::start_with(db, test_config()).await
     }
 
+    /// Signing with the process-wide test key: the command and query
+    /// servers the tests start accept its tokens.
+    pub async fn start_trusted(db: &TestDb) -> IdentityServer {
+        let config = Config {
+            signing_kid: crate::auth::PROCESS_KID.into(),
+            ..test_config()
+        };
+        Self::start_with(db, config).await
+    }
+
     /// `db` needs the event store (`TestDb::event_store`); the identity
     /// tables are added here.
     pub async fn start_with(db: &TestDb, mut config: Config) -> IdentityServer {
@@ -53,7 +63,11 @@ impl IdentityServer {
             .await
             .expect("identity migrations");
         let keys = TempDir::new("keys");
-        KeyRing::write_new_key(keys.path(), &config.signing_kid).expect("a signing key");
+        if config.signing_kid == crate::auth::PROCESS_KID {
+            crate::auth::write_process_key(keys.path());
+        } else {
+            KeyRing::write_new_key(keys.path(), &config.signing_kid).expect("a signing key");
+        }
         config.signing_keys_dir = keys.path().display().to_string();
         config.database_url = db.secret_url();
         let ring = KeyRing::load_dir(keys.path(), &config.signing_kid).expect("keys");

@@ -1,0 +1,493 @@
+//! The BFF end to end, as a browser uses it: HTTP/JSON with a session
+//! cookie and the CSRF header, through the real identity, command and query
+//! services, the relay, Kafka and the projection workers.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use lms_bff::config::Config;
+use lms_projections::billing::BillingProjection;
+use lms_projections::course_catalog::CourseCatalogProjection;
+use lms_projections::roster::RosterProjection;
+use lms_projections::student_dashboard::StudentDashboardProjection;
+use lms_proto::identity::v1::RoleRequest;
+use lms_testkit::background::Background;
+use lms_testkit::identity::IdentityServer;
+use lms_testkit::pipeline::{Harness, Worker};
+use lms_testkit::query::QueryServer;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+/// Everything behind the BFF, and the BFF on a random port.
+struct Lms {
+    bff: Background<std::io::Result<()>>,
+    base: String,
+    identity: IdentityServer,
+    query: QueryServer,
+    workers: Vec<Worker>,
+    harness: Harness,
+}
+
+impl Lms {
+    async fn start(tune: impl FnOnce(&mut Config)) -> Lms {
+        let harness = Harness::start().await;
+        let workers = vec![
+            harness.start_worker(Arc::new(CourseCatalogProjection)),
+            harness.start_worker(Arc::new(RosterProjection)),
+            harness.start_worker(Arc::new(StudentDashboardProjection)),
+            harness.start_worker(Arc::new(BillingProjection)),
+        ];
+        let query = QueryServer::start_with(
+            &harness.db,
+            lms_query::config::Config {
+                redis_prefix: harness.config.redis_prefix.clone(),
+                // A worker's first records wait for its group to form.
+                read_your_writes_timeout_ms: 30_000,
+                ..Default::default()
+            },
+        )
+        .await;
+        let identity = IdentityServer::start_trusted(&harness.db).await;
+        let mut config = Config {
+            identity_endpoint: format!("http://{}", identity.addr),
+            commands_endpoint: format!("http://{}", harness.server.addr),
+            query_endpoint: format!("http://{}", query.addr),
+            redis_url: lms_testkit::redis::url().into(),
+            redis_prefix: harness.config.redis_prefix.clone(),
+            ..Config::default()
+        };
+        tune(&mut config);
+        let redis = lms_testkit::redis::connect().await;
+        let state = lms_bff::server::state(&config, redis).expect("state");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let bff = Background::spawn(|stop| lms_bff::server::serve(state, listener, None, stop));
+        Lms {
+            bff,
+            base,
+            identity,
+            query,
+            workers,
+            harness,
+        }
+    }
+
+    fn browser(&self) -> Browser {
+        Browser {
+            http: reqwest::Client::new(),
+            base: self.base.clone(),
+            cookie: None,
+            csrf: None,
+            set_cookie: String::new(),
+        }
+    }
+
+    async fn stop(self) {
+        self.bff.stop("bff").await.expect("bff ends cleanly");
+        for worker in self.workers {
+            worker.stop().await;
+        }
+        self.query.stop().await;
+        self.identity.stop().await;
+        self.harness.stop().await;
+    }
+}
+
+/// A browser: keeps the session cookie and the CSRF token it was given.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+    csrf: Option<String>,
+    /// The last `Set-Cookie` the BFF sent.
+    set_cookie: String,
+}
+
+struct Reply {
+    status: u16,
+    content_type: String,
+    body: Value,
+}
+
+impl Reply {
+    fn reason(&self) -> &str {
+        self.body["reason"].as_str().unwrap_or_default()
+    }
+}
+
+impl Browser {
+    async fn send(&mut self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", format!("lms_session={cookie}"));
+        }
+        if let Some(csrf) = &self.csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the BFF answers");
+        for value in response.headers().get_all("set-cookie") {
+            let value = value.to_str().unwrap().to_string();
+            let pair = value.split(';').next().unwrap_or_default();
+            if let Some(id) = pair.strip_prefix("lms_session=") {
+                self.cookie = Some(id.to_string()).filter(|id| !id.is_empty());
+            }
+            self.set_cookie = value;
+        }
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let bytes = response.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if let Some(csrf) = body["csrf_token"].as_str() {
+            self.csrf = Some(csrf.to_string());
+        }
+        Reply {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Reply {
+        self.send("GET", path, None).await
+    }
+
+    async fn post(&mut self, path: &str, body: Value) -> Reply {
+        self.send("POST", path, Some(body)).await
+    }
+
+    /// Signs up a fresh account; returns its email and password.
+    async fn sign_up(&mut self, name: &str) -> (String, String) {
+        let email = format!("{name}-{}@example.test", Uuid::now_v7().simple());
+        let password = format!("pw-{}", Uuid::now_v7().simple());
+        let reply = self
+            .post(
+                "/api/auth/signup",
+                json!({"email": email, "password": password, "display_name": name}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        (email, password)
+    }
+}
+
+fn assert_problem(reply: &Reply, status: u16, reason: &str) {
+    assert_eq!(reply.status, status, "{:?}", reply.body);
+    assert_eq!(reply.content_type, "application/problem+json");
+    assert_eq!(reply.reason(), reason, "{:?}", reply.body);
+    assert_eq!(reply.body["status"], status);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_student_and_an_instructor_use_the_lms_through_the_bff() {
+    let lms = Lms::start(|_| {}).await;
+
+    // An instructor: signs up (cookie flags), an admin grants the role,
+    // and the next login carries it.
+    let mut teacher = lms.browser();
+    let (email, password) = teacher.sign_up("teacher").await;
+    for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(teacher.set_cookie.contains(flag), "{}", teacher.set_cookie);
+    }
+    let session = teacher.get("/api/session").await;
+    assert_eq!(session.status, 200);
+    let teacher_id = session.body["user_id"].as_str().unwrap().to_string();
+    let admin = lms.identity.bootstrap_admin("root").await;
+    lms.identity
+        .client()
+        .grant_role(admin.req(RoleRequest {
+            command_id: Uuid::now_v7().to_string(),
+            user_id: teacher_id.clone(),
+            role: "instructor".into(),
+        }))
+        .await
+        .unwrap();
+    let wrong = teacher
+        .post(
+            "/api/auth/login",
+            json!({"email": email, "password": "not it at all"}),
+        )
+        .await;
+    assert_problem(&wrong, 401, "INVALID_CREDENTIALS");
+    let login = teacher
+        .post(
+            "/api/auth/login",
+            json!({"email": email, "password": password}),
+        )
+        .await;
+    assert_eq!(login.status, 200);
+    assert!(login.body["roles"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("instructor")));
+
+    // Creating: the CSRF header is required; bad fields are named.
+    let course = json!({"title": "Event sourcing in the browser", "capacity": 2});
+    let csrf = teacher.csrf.take();
+    let refused = teacher.post("/api/courses", course.clone()).await;
+    assert_problem(&refused, 403, "CSRF_TOKEN_INVALID");
+    teacher.csrf = Some("forged".into());
+    let refused = teacher.post("/api/courses", course.clone()).await;
+    assert_problem(&refused, 403, "CSRF_TOKEN_INVALID");
+    teacher.csrf = csrf;
+    let invalid = teacher
+        .post("/api/courses", json!({"title": " ", "capacity": 2}))
+        .await;
+    assert_problem(&invalid, 400, "INVALID_ARGUMENT");
+    let fields: Vec<&str> = invalid.body["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["title"]);
+    let malformed = teacher.post("/api/courses", json!({"title": 5})).await;
+    assert_problem(&malformed, 400, "INVALID_REQUEST");
+
+    let created = teacher.post("/api/courses", course).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let course_id = created.body["created_id"].as_str().unwrap().to_string();
+    let module = teacher
+        .post(
+            &format!("/api/courses/{course_id}/modules"),
+            json!({"title": "Basics"}),
+        )
+        .await;
+    let module_id = module.body["created_id"].as_str().unwrap().to_string();
+    let lesson = teacher
+        .post(
+            &format!("/api/courses/{course_id}/modules/{module_id}/lessons"),
+            json!({"title": "Commands and events"}),
+        )
+        .await;
+    let lesson_id = lesson.body["created_id"].as_str().unwrap().to_string();
+    let published = teacher
+        .post(&format!("/api/courses/{course_id}/publish"), json!({}))
+        .await;
+    assert_eq!(published.status, 200, "{:?}", published.body);
+    // Read-your-writes across the hop: the page after the click shows it.
+    let position = published.body["position"].as_str().unwrap().to_string();
+    let page = teacher
+        .get(&format!("/api/courses/{course_id}?after={position}"))
+        .await;
+    assert_eq!(page.status, 200, "{:?}", page.body);
+    assert_eq!(page.body["status"], "published");
+    assert_eq!(page.body["lesson_count"], 1);
+
+    // A student finds it, enrolls, completes the lesson.
+    let mut student = lms.browser();
+    student.sign_up("student").await;
+    let listed = student
+        .get(&format!(
+            "/api/courses?title=in%20the%20browser&after={position}"
+        ))
+        .await;
+    assert_eq!(listed.status, 200, "{:?}", listed.body);
+    assert_eq!(listed.body["courses"][0]["course_id"], course_id.as_str());
+    let enrolled = student
+        .post(&format!("/api/courses/{course_id}/enrollment"), json!({}))
+        .await;
+    assert_eq!(enrolled.status, 201, "{:?}", enrolled.body);
+    let enrollment_id = enrolled.body["aggregate_id"].as_str().unwrap().to_string();
+    let again = student
+        .post(&format!("/api/courses/{course_id}/enrollment"), json!({}))
+        .await;
+    assert_problem(&again, 409, "ALREADY_ENROLLED");
+    let done = student
+        .post(
+            &format!("/api/enrollments/{enrollment_id}/lessons/{lesson_id}/complete"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(done.status, 200, "{:?}", done.body);
+    let position = done.body["position"].as_str().unwrap();
+    let dashboard = student
+        .get(&format!("/api/dashboard?after={position}"))
+        .await;
+    assert_eq!(dashboard.status, 200, "{:?}", dashboard.body);
+    assert_eq!(
+        dashboard.body[0]["course_title"],
+        "Event sourcing in the browser"
+    );
+    assert_eq!(
+        (
+            &dashboard.body[0]["lessons_completed"],
+            &dashboard.body[0]["percent_complete"]
+        ),
+        (&json!(1), &json!(100))
+    );
+    let bad = student.get("/api/dashboard?after=nonsense").await;
+    assert_problem(&bad, 400, "INVALID_REQUEST");
+    assert_eq!(bad.body["violations"][0]["field"], "after");
+
+    // Rosters are the teacher's.
+    let refused = student
+        .get(&format!("/api/courses/{course_id}/roster"))
+        .await;
+    assert_problem(&refused, 403, "NOT_COURSE_INSTRUCTOR");
+    let roster = teacher
+        .get(&format!(
+            "/api/courses/{course_id}/roster?after={}",
+            enrolled.body["position"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(roster.status, 200, "{:?}", roster.body);
+    assert_eq!(roster.body.as_array().unwrap().len(), 1);
+
+    // Billing: a trial, a paid activation with its invoice, a cancellation.
+    let none = student.get("/api/subscription").await;
+    assert_problem(&none, 404, "SUBSCRIPTION_NOT_FOUND");
+    let trial = student
+        .post("/api/subscription/trial", json!({"plan": "basic"}))
+        .await;
+    assert_eq!(trial.status, 200, "{:?}", trial.body);
+    let subscription = student
+        .get(&format!(
+            "/api/subscription?after={}",
+            trial.body["position"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(subscription.body["status"], "trialing");
+    let declined = student
+        .post(
+            "/api/subscription/activate",
+            json!({"plan": "pro", "payment_method": "pm_card_declined"}),
+        )
+        .await;
+    assert_eq!(declined.status, 409, "{:?}", declined.body);
+    let activated = student
+        .post(
+            "/api/subscription/activate",
+            json!({"plan": "pro", "payment_method": "pm_card_visa"}),
+        )
+        .await;
+    assert_eq!(activated.status, 200, "{:?}", activated.body);
+    let invoices = student
+        .get(&format!(
+            "/api/invoices?after={}",
+            activated.body["position"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(invoices.status, 200, "{:?}", invoices.body);
+    assert_eq!(invoices.body["invoices"].as_array().unwrap().len(), 1);
+    let cancelled = student
+        .post("/api/subscription/cancel", json!({"reason": "done"}))
+        .await;
+    assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
+
+    // Logging out ends the session: the old cookie is nobody.
+    let old_cookie = student.cookie.clone();
+    let out = student.post("/api/auth/logout", json!({})).await;
+    assert_eq!(out.status, 204);
+    assert!(
+        student.set_cookie.contains("Max-Age=0"),
+        "{}",
+        student.set_cookie
+    );
+    student.cookie = old_cookie;
+    let gone = student.get("/api/session").await;
+    assert_problem(&gone, 401, "SESSION_REQUIRED");
+
+    lms.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn other_origins_anonymous_callers_and_the_api_document() {
+    let lms = Lms::start(|_| {}).await;
+    let http = reqwest::Client::new();
+    // A login posted from another site is refused before it reaches identity.
+    let response = http
+        .post(format!("{}/api/auth/login", lms.base))
+        .header("origin", "https://evil.test")
+        .json(&json!({"email": "a@example.test", "password": "whatever-it-is"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "CROSS_ORIGIN");
+    // No CORS headers for anyone.
+    let preflight = http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/courses", lms.base),
+        )
+        .header("origin", "https://evil.test")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+
+    let mut anonymous = lms.browser();
+    let reply = anonymous.get("/api/dashboard").await;
+    assert_problem(&reply, 401, "SESSION_REQUIRED");
+    anonymous.cookie = Some("made-up".into());
+    let reply = anonymous.get("/api/courses").await;
+    assert_problem(&reply, 401, "SESSION_REQUIRED");
+    let reply = anonymous.get("/api/nothing-here").await;
+    assert_problem(&reply, 404, "NO_SUCH_ROUTE");
+
+    let document = anonymous.get("/openapi.json").await;
+    assert_eq!(document.status, 200);
+    assert_eq!(document.body["openapi"], "3.1.0");
+    for path in [
+        "/api/auth/login",
+        "/api/courses",
+        "/api/dashboard",
+        "/api/invoices",
+    ] {
+        assert!(document.body["paths"].get(path).is_some(), "{path}");
+    }
+    assert!(document.body["components"]["schemas"]
+        .get("Problem")
+        .is_some());
+    let health = http
+        .get(format!("{}/healthz", lms.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    lms.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_requests_refresh_the_session_once_and_keep_it() {
+    // Every request finds the token about to expire, so each one refreshes.
+    let lms = Lms::start(|config| config.refresh_margin_secs = 100_000).await;
+    let mut student = lms.browser();
+    student.sign_up("busy").await;
+    let first = student.get("/api/session").await;
+    assert_eq!(first.status, 200);
+    let requests = (0..8).map(|_| {
+        let http = student.http.clone();
+        let url = format!("{}/api/me", student.base);
+        let cookie = format!("lms_session={}", student.cookie.clone().unwrap());
+        async move {
+            http.get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(requests).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    // Had two refreshes used one refresh token, identity would have
+    // revoked the family and this would be 401.
+    let after = student.get("/api/me").await;
+    assert_eq!(after.status, 200, "{:?}", after.body);
+    lms.stop().await;
+}
