@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The run command: brings up the infrastructure, builds and starts the
 # services (schema registry, identity service, command service, outbox
-# relay, query service, projection workers), creates the demo admin, loads
+# relay, query service, projection workers, the web API), creates the demo admin, loads
 # a small demo data set through the gRPC command API (users sign up and
 # sign in) and reads it back through the query API, shows the events on
 # Kafka, and prints where to look and how to sign in. Stays in the foreground (Ctrl-C stops the
@@ -27,6 +27,8 @@ PROJECTIONS_METRICS=127.0.0.1:9104
 IDENTITY_ADDR=127.0.0.1:50053
 IDENTITY_METRICS=127.0.0.1:9105
 JWKS_ADDR=127.0.0.1:8083
+BFF_ADDR=127.0.0.1:8080
+BFF_METRICS=127.0.0.1:9106
 JWKS_URL="http://$JWKS_ADDR/.well-known/jwks.json"
 KEYS_DIR="$LMS_HOME/keys"
 SIGNING_KID=dev-1
@@ -34,7 +36,7 @@ ADMIN_EMAIL=admin@lms.local
 ADMIN_PASSWORD_FILE="$LMS_HOME/demo-admin-password"
 REGISTRY_PASSWORD_FILE="$LMS_HOME/registry-admin-password"
 # Stopped in this order: the read side first, the registry last.
-SERVICES=(lms-projections lms-query lms-relay lms-commands lms-identity lms-schema-registry)
+SERVICES=(lms-bff lms-projections lms-query lms-relay lms-commands lms-identity lms-schema-registry)
 mkdir -p "$PID_DIR" "$LOG_DIR"
 
 stop_services() {
@@ -126,7 +128,7 @@ eval "$(scripts/infra.sh env)"
 pair_with_broker
 
 echo "==> build"
-cargo build --locked -p lms-commands -p lms-relay -p lms-schema-registry -p lms-query -p lms-projections -p lms-identity -p lms-cli
+cargo build --locked -p lms-commands -p lms-relay -p lms-schema-registry -p lms-query -p lms-projections -p lms-identity -p lms-bff -p lms-cli
 
 echo "==> keys, the demo admin's and the registry admin's passwords"
 # A development signing key, made once; in Kubernetes the keys are a Secret.
@@ -171,6 +173,10 @@ ready lms-query target/debug/lms --endpoint "http://$QUERY_ADDR" health
 start lms-projections LMS_METRICS_ADDR="$PROJECTIONS_METRICS" \
   LMS_SCHEMA_REGISTRY_URL="http://$REGISTRY_ADDR" -- run
 ready lms-projections lms_port_open 127.0.0.1 "${PROJECTIONS_METRICS##*:}"
+start lms-bff LMS_HTTP_ADDR="$BFF_ADDR" LMS_METRICS_ADDR="$BFF_METRICS" \
+  LMS_IDENTITY_ENDPOINT="http://$IDENTITY_ADDR" LMS_COMMANDS_ENDPOINT="http://$GRPC_ADDR" \
+  LMS_QUERY_ENDPOINT="http://$QUERY_ADDR"
+ready lms-bff curl -fsS -o /dev/null "http://$BFF_ADDR/healthz"
 
 echo "==> demo data"
 # The demo ends by reading its data back through lms-query. The projection
@@ -181,6 +187,18 @@ echo "==> demo data"
 LMS_DEMO_ADMIN_EMAIL="$ADMIN_EMAIL" LMS_DEMO_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
   target/debug/lms --endpoint "http://$GRPC_ADDR" --query-endpoint "http://$QUERY_ADDR" \
   --identity-endpoint "http://$IDENTITY_ADDR" demo
+
+echo "==> the web API (lms-bff)"
+# As a browser would: log in (the session is a cookie), then read.
+login_headers="$(printf '{"email":"%s","password":"%s"}' "$ADMIN_EMAIL" "$ADMIN_PASSWORD" |
+  curl -fsS -D - -o /dev/null -H 'content-type: application/json' --data @- \
+    "http://$BFF_ADDR/api/auth/login")"
+session_cookie="$(printf '%s' "$login_headers" | tr -d '\r' |
+  sed -n 's/^[Ss]et-[Cc]ookie: \(lms_session=[^;]*\).*/\1/p')"
+[[ -n "$session_cookie" ]] || lms_die "lms-bff: the login set no session cookie"
+published="$(curl -fsS -H "cookie: $session_cookie" "http://$BFF_ADDR/api/courses?status=published" |
+  python3 -c 'import json, sys; print(len(json.load(sys.stdin)["courses"]))')"
+echo "lms-bff: signed in as $ADMIN_EMAIL through /api/auth/login; GET /api/courses lists $published published courses"
 
 echo "==> outbox"
 # The relay publishes asynchronously: wait until the outbox is drained.
@@ -194,6 +212,7 @@ target/debug/lms events --idle-timeout 3 | tail -n 12
 cat <<EOT
 
 The LMS is running.
+  web API (BFF)     http://$BFF_ADDR/api   (HTTP/JSON for the web app; document: http://$BFF_ADDR/openapi.json)
   gRPC identity     $IDENTITY_ADDR   (lms.identity.v1: register, login, refresh, profile, roles)
   JWKS              $JWKS_URL   (the public keys every service verifies tokens with)
   gRPC commands     $GRPC_ADDR   (lms.command.v1; reflection and grpc.health.v1 enabled)
@@ -204,7 +223,8 @@ The LMS is running.
                     writes as lms-admin, password in $REGISTRY_PASSWORD_FILE)
   Kafka             $LMS_KAFKA_BROKERS   topics lms.course.v1, lms.enrollment.v1, lms.subscription.v1, lms.user.v1
   metrics           http://$IDENTITY_METRICS/metrics (identity), http://$COMMANDS_METRICS/metrics (commands), http://$RELAY_METRICS/metrics (relay),
-                    http://$QUERY_METRICS/metrics (queries), http://$PROJECTIONS_METRICS/metrics (projections)
+                    http://$QUERY_METRICS/metrics (queries), http://$PROJECTIONS_METRICS/metrics (projections),
+                    http://$BFF_METRICS/metrics (web API)
   event store       $LMS_DATABASE_URL   (tables events, outbox, command_log)
   read models       same database, schemas catalog, roster, dashboard, billing; Redis $LMS_REDIS_URL (keys lms:*)
   logs              $LOG_DIR/
