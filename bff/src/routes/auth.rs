@@ -194,7 +194,7 @@ pub async fn me(
     let me = state
         .upstream
         .identity()
-        .get_me(request(GetMeRequest {}, signed_in.token(), &headers)?)
+        .get_me(signed_in.request(GetMeRequest {}, &headers)?)
         .await?
         .into_inner();
     Ok(Json(Profile {

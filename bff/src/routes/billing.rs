@@ -2,7 +2,7 @@
 
 use super::{After, AppState, CommandResult, JsonBody, QueryParams, SignedIn};
 use crate::error::{BffError, Problem};
-use crate::upstream::{command_id, request};
+use crate::upstream::command_id;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
@@ -41,12 +41,11 @@ pub async fn get(
     let reply = state
         .upstream
         .billing_queries()
-        .get_subscription(request(
+        .get_subscription(signed_in.request(
             GetSubscriptionRequest {
                 student_id: signed_in.session.user_id.clone(),
                 min_position: after.min_position()?,
             },
-            signed_in.token(),
             &headers,
         )?)
         .await?
@@ -83,13 +82,12 @@ pub async fn start_trial(
     let reply = state
         .upstream
         .subscriptions()
-        .start_trial(request(
+        .start_trial(signed_in.request(
             StartTrialRequest {
                 command_id: command_id(&headers),
                 student_id: signed_in.session.user_id.clone(),
                 plan: body.plan,
             },
-            signed_in.token(),
             &headers,
         )?)
         .await?
@@ -119,14 +117,13 @@ pub async fn activate(
     let reply = state
         .upstream
         .subscriptions()
-        .activate(request(
+        .activate(signed_in.request(
             ActivateSubscriptionRequest {
                 command_id: command_id(&headers),
                 student_id: signed_in.session.user_id.clone(),
                 plan: body.plan,
                 payment_method: body.payment_method,
             },
-            signed_in.token(),
             &headers,
         )?)
         .await?
@@ -153,13 +150,12 @@ pub async fn cancel(
     let reply = state
         .upstream
         .subscriptions()
-        .cancel(request(
+        .cancel(signed_in.request(
             CancelSubscriptionRequest {
                 command_id: command_id(&headers),
                 student_id: signed_in.session.user_id.clone(),
                 reason: body.reason,
             },
-            signed_in.token(),
             &headers,
         )?)
         .await?
@@ -204,14 +200,13 @@ pub async fn invoices(
     let reply = state
         .upstream
         .billing_queries()
-        .list_invoices(request(
+        .list_invoices(signed_in.request(
             ListInvoicesRequest {
                 student_id: signed_in.session.user_id.clone(),
                 page_size: params.page_size.unwrap_or_default(),
                 page_token: params.page_token.unwrap_or_default(),
                 min_position: super::parse_position(params.after.as_deref())?,
             },
-            signed_in.token(),
             &headers,
         )?)
         .await?

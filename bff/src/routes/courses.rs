@@ -2,7 +2,7 @@
 
 use super::{After, AppState, CommandResult, JsonBody, QueryParams, SignedIn};
 use crate::error::{BffError, Problem};
-use crate::upstream::{command_id, request};
+use crate::upstream::command_id;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -92,7 +92,7 @@ pub async fn list(
     let reply = state
         .upstream
         .course_queries()
-        .list_courses(request(
+        .list_courses(signed_in.request(
             ListCoursesRequest {
                 status: params.status.unwrap_or_default(),
                 instructor_id: if params.mine.unwrap_or(false) {
@@ -105,7 +105,6 @@ pub async fn list(
                 page_token: params.page_token.unwrap_or_default(),
                 min_position,
             },
-            signed_in.token(),
             &headers,
         )?)
         .await?
@@ -129,12 +128,11 @@ pub async fn get(
     let reply = state
         .upstream
         .course_queries()
-        .get_course(request(
+        .get_course(signed_in.request(
             GetCourseRequest {
                 course_id,
                 min_position: after.min_position()?,
             },
-            signed_in.token(),
             &headers,
         )?)
         .await?
@@ -201,7 +199,7 @@ pub async fn create(
     let reply = state
         .upstream
         .courses()
-        .create_course(request(
+        .create_course(signed_in.request(
             CreateCourseRequest {
                 command_id: command_id(&headers),
                 course_id: String::new(),
@@ -211,7 +209,6 @@ pub async fn create(
                 capacity: body.capacity,
                 access: access(body.access)?,
             },
-            signed_in.token(),
             &headers,
         )?)
         .await?
@@ -240,14 +237,13 @@ pub async fn add_module(
     let reply = state
         .upstream
         .courses()
-        .add_module(request(
+        .add_module(signed_in.request(
             AddModuleRequest {
                 command_id: command_id(&headers),
                 course_id,
                 module_id: String::new(),
                 title: body.title,
             },
-            signed_in.token(),
             &headers,
         )?)
         .await?
@@ -269,7 +265,7 @@ pub async fn add_lesson(
     let reply = state
         .upstream
         .courses()
-        .add_lesson(request(
+        .add_lesson(signed_in.request(
             AddLessonRequest {
                 command_id: command_id(&headers),
                 course_id,
@@ -277,7 +273,6 @@ pub async fn add_lesson(
                 lesson_id: String::new(),
                 title: body.title,
             },
-            signed_in.token(),
             &headers,
         )?)
         .await?
@@ -304,13 +299,12 @@ pub async fn change_capacity(
     let reply = state
         .upstream
         .courses()
-        .change_capacity(request(
+        .change_capacity(signed_in.request(
             ChangeCapacityRequest {
                 command_id: command_id(&headers),
                 course_id,
                 capacity: body.capacity,
             },
-            signed_in.token(),
             &headers,
         )?)
         .await?
@@ -331,12 +325,11 @@ pub async fn publish(
     let reply = state
         .upstream
         .courses()
-        .publish_course(request(
+        .publish_course(signed_in.request(
             PublishCourseRequest {
                 command_id: command_id(&headers),
                 course_id,
             },
-            signed_in.token(),
             &headers,
         )?)
         .await?
@@ -358,13 +351,12 @@ pub async fn enroll(
     let reply = state
         .upstream
         .enrollments()
-        .enroll(request(
+        .enroll(signed_in.request(
             EnrollRequest {
                 command_id: command_id(&headers),
                 course_id,
                 student_id: signed_in.session.user_id.clone(),
             },
-            signed_in.token(),
             &headers,
         )?)
         .await?
@@ -397,12 +389,11 @@ pub async fn roster(
     let reply = state
         .upstream
         .course_queries()
-        .get_roster(request(
+        .get_roster(signed_in.request(
             GetRosterRequest {
                 course_id,
                 min_position: after.min_position()?,
             },
-            signed_in.token(),
             &headers,
         )?)
         .await?

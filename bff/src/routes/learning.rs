@@ -2,7 +2,7 @@
 
 use super::{After, AppState, CommandResult, JsonBody, QueryParams, SignedIn};
 use crate::error::{BffError, Problem};
-use crate::upstream::{command_id, request};
+use crate::upstream::command_id;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
@@ -24,13 +24,12 @@ pub async fn complete_lesson(
     let reply = state
         .upstream
         .enrollments()
-        .complete_lesson(request(
+        .complete_lesson(signed_in.request(
             CompleteLessonRequest {
                 command_id: command_id(&headers),
                 enrollment_id,
                 lesson_id,
             },
-            signed_in.token(),
             &headers,
         )?)
         .await?
@@ -58,13 +57,12 @@ pub async fn withdraw(
     let reply = state
         .upstream
         .enrollments()
-        .withdraw(request(
+        .withdraw(signed_in.request(
             WithdrawRequest {
                 command_id: command_id(&headers),
                 enrollment_id,
                 reason: body.reason,
             },
-            signed_in.token(),
             &headers,
         )?)
         .await?
@@ -98,12 +96,11 @@ pub async fn dashboard(
     let reply = state
         .upstream
         .student_queries()
-        .get_student_dashboard(request(
+        .get_student_dashboard(signed_in.request(
             GetStudentDashboardRequest {
                 student_id: signed_in.session.user_id.clone(),
                 min_position: after.min_position()?,
             },
-            signed_in.token(),
             &headers,
         )?)
         .await?

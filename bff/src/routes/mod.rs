@@ -43,6 +43,15 @@ impl SignedIn {
     pub fn token(&self) -> Option<&str> {
         Some(self.session.access_token())
     }
+
+    /// `message` as a gRPC request on this session's behalf.
+    pub fn request<T>(
+        &self,
+        message: T,
+        headers: &HeaderMap,
+    ) -> Result<tonic::Request<T>, BffError> {
+        crate::upstream::request(message, self.token(), headers)
+    }
 }
 
 fn is_unsafe(method: &Method) -> bool {
