@@ -215,18 +215,41 @@ impl Store {
         if !won {
             return self.await_refresh(id, &record, margin).await;
         }
-        let outcome = match refresh(record.refresh_token.clone()).await {
+        let outcome = self.refresh_locked(id, &record, refresh).await;
+        let _: Result<(), _> = redis.del(&lock).await;
+        outcome
+    }
+
+    /// The refresh itself, under the lock. The session is read again first:
+    /// a request that loaded it before another one's refresh finished and
+    /// released the lock holds a rotated-away refresh token, and using it
+    /// would revoke the whole sign-in.
+    async fn refresh_locked<F, Fut>(
+        &self,
+        id: &str,
+        loaded: &Record,
+        refresh: F,
+    ) -> Result<Option<Record>, BffError>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Result<Issued, tonic::Status>>,
+    {
+        let Some(current) = self.load(id).await? else {
+            return Ok(None);
+        };
+        if current.access_token != loaded.access_token {
+            return Ok(Some(current));
+        }
+        match refresh(current.refresh_token.clone()).await {
             Ok(issued) => {
-                let renewed = Record::from_issued(&issued, record.csrf_token.clone());
+                let renewed = Record::from_issued(&issued, current.csrf_token.clone());
                 self.save(id, &renewed).await.map(|()| Some(renewed))
             }
             Err(status) if status.code() == tonic::Code::Unauthenticated => {
                 self.delete(id).await.map(|()| None)
             }
             Err(status) => Err(BffError::Upstream(status)),
-        };
-        let _: Result<(), _> = redis.del(&lock).await;
-        outcome
+        }
     }
 
     /// Waits (bounded) for another request's refresh of this session.
