@@ -11,6 +11,7 @@
 #                                  the cluster id of the broker on LMS_KAFKA_PORT
 #   scripts/infra.sh kafka-fresh   restart this Kafka instance with no data
 #                                  (with LMS_KAFKA_NAME/LMS_KAFKA_PORT: the test broker)
+#   scripts/infra.sh browser       install Debian's chromium if missing (browser tests)
 #   scripts/infra.sh python-venv [REQ...] [-r FILE]
 #                                  make $LMS_HOME/venv, pip-install missing REQs,
 #                                  print the venv's python path
@@ -61,10 +62,12 @@ report() { printf '%-9s %-16s %s\n' "$1" "$2" "$3"; }
 apt_install() {
   lms_log "apt: installing $*"
   if [[ -z "${_APT_UPDATED:-}" ]]; then
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 9>&- || lms_die "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq -o DPkg::Lock::Timeout=600 >&2 9>&- || lms_die "apt-get update failed"
     _APT_UPDATED=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2 9>&- ||
+  # Waits for another apt (an unattended upgrade, a second script) rather
+  # than failing at once on its lock.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "$@" >&2 9>&- ||
     lms_die "apt-get install $* failed"
 }
 
@@ -510,6 +513,13 @@ cmd_kafka_fresh() {
   kafka_up
 }
 
+# Debian's Chromium for the browser tests (Playwright drives it; no test
+# tool downloads a browser of its own).
+cmd_browser() {
+  command -v chromium >/dev/null || apt_install chromium
+  chromium --version
+}
+
 case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
@@ -520,6 +530,7 @@ case "${1:-}" in
     ;;
   status) cmd_status ;;
   env) cmd_env ;;
+  browser) cmd_browser ;;
   python-venv)
     shift
     lms_python_venv "$@"

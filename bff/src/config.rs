@@ -32,6 +32,9 @@ pub struct Config {
     pub refresh_margin_secs: u64,
     /// Deadline of each call to a backend service.
     pub upstream_timeout_ms: u64,
+    /// The built web app (`npm run build` in `web/`), served at `/` with
+    /// `index.html` for any other path the SPA routes. Missing: API only.
+    pub web_dir: String,
     /// `text` or `json` logs.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info,lms_bff=debug`.
@@ -53,6 +56,7 @@ impl Default for Config {
             cookie_secure: true,
             refresh_margin_secs: 30,
             upstream_timeout_ms: 10_000,
+            web_dir: "web/dist".into(),
             log_format: LogFormat::Text,
             log: "info".into(),
         }

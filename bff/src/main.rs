@@ -1,15 +1,41 @@
 //! `lms-bff`: the SPA's backend (HTTP/JSON on `LMS_HTTP_ADDR`).
 
 use anyhow::Context;
+use clap::{Parser, Subcommand};
 use lms_bff::config::Config;
 use lms_bff::server;
-use lms_runtime::{redis, settings, shutdown, telemetry, Settings};
+use lms_runtime::{redis, shutdown, telemetry, Settings};
 use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(name = "lms-bff", about = "The LMS web app's backend (HTTP/JSON)")]
+struct Cli {
+    /// Print the LMS_* settings this binary reads, and exit.
+    #[arg(long)]
+    print_settings: bool,
+    #[command(subcommand)]
+    task: Option<Task>,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Print the OpenAPI document (the one served at /openapi.json), for
+    /// generating the web app's types without a running server.
+    Openapi,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    if settings::print_requested() {
+    let cli = Cli::parse();
+    if cli.print_settings {
         Config::print_names();
+        return Ok(());
+    }
+    if let Some(Task::Openapi) = cli.task {
+        let doc = server::openapi()
+            .to_pretty_json()
+            .context("writing the OpenAPI document")?;
+        println!("{doc}");
         return Ok(());
     }
     let config = Config::load()?;

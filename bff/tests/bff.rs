@@ -8,7 +8,6 @@ use lms_projections::billing::BillingProjection;
 use lms_projections::course_catalog::CourseCatalogProjection;
 use lms_projections::roster::RosterProjection;
 use lms_projections::student_dashboard::StudentDashboardProjection;
-use lms_proto::identity::v1::RoleRequest;
 use lms_testkit::background::Background;
 use lms_testkit::identity::IdentityServer;
 use lms_testkit::pipeline::{Harness, Worker};
@@ -199,16 +198,21 @@ async fn a_student_and_an_instructor_use_the_lms_through_the_bff() {
     let session = teacher.get("/api/session").await;
     assert_eq!(session.status, 200);
     let teacher_id = session.body["user_id"].as_str().unwrap().to_string();
+    let grant = format!("/api/admin/users/{teacher_id}/roles");
+    let refused = teacher.post(&grant, json!({"role": "instructor"})).await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
     let admin = lms.identity.bootstrap_admin("root").await;
-    lms.identity
-        .client()
-        .grant_role(admin.req(RoleRequest {
-            command_id: Uuid::now_v7().to_string(),
-            user_id: teacher_id.clone(),
-            role: "instructor".into(),
-        }))
-        .await
-        .unwrap();
+    let mut root = lms.browser();
+    let signed_in = root
+        .post(
+            "/api/auth/login",
+            json!({"email": admin.email, "password": admin.password}),
+        )
+        .await;
+    assert_eq!(signed_in.status, 200, "{:?}", signed_in.body);
+    let granted = root.post(&grant, json!({"role": "instructor"})).await;
+    assert_eq!(granted.status, 200, "{:?}", granted.body);
+    assert_eq!(granted.body["aggregate_id"], teacher_id.as_str());
     let wrong = teacher
         .post(
             "/api/auth/login",
@@ -280,6 +284,18 @@ async fn a_student_and_an_instructor_use_the_lms_through_the_bff() {
     assert_eq!(page.status, 200, "{:?}", page.body);
     assert_eq!(page.body["status"], "published");
     assert_eq!(page.body["lesson_count"], 1);
+    let outline = teacher
+        .get(&format!(
+            "/api/courses/{course_id}/outline?after={position}"
+        ))
+        .await;
+    assert_eq!(outline.status, 200, "{:?}", outline.body);
+    assert_eq!(outline.body["modules"][0]["module_id"], module_id.as_str());
+    assert_eq!(outline.body["modules"][0]["title"], "Basics");
+    assert_eq!(
+        outline.body["modules"][0]["lessons"],
+        json!([{"lesson_id": lesson_id, "title": "Commands and events", "position": 0}])
+    );
 
     // A student finds it, enrolls, completes the lesson.
     let mut student = lms.browser();
@@ -377,6 +393,15 @@ async fn a_student_and_an_instructor_use_the_lms_through_the_bff() {
         .await;
     assert_eq!(invoices.status, 200, "{:?}", invoices.body);
     assert_eq!(invoices.body["invoices"].as_array().unwrap().len(), 1);
+    // Another's invoices are refused by the query service, not hidden.
+    let student_id = student.get("/api/session").await.body["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let others = teacher
+        .get(&format!("/api/invoices?student_id={student_id}"))
+        .await;
+    assert_problem(&others, 403, "NOT_YOUR_DATA");
     let cancelled = student
         .post("/api/subscription/cancel", json!({"reason": "done"}))
         .await;
@@ -400,7 +425,12 @@ async fn a_student_and_an_instructor_use_the_lms_through_the_bff() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn other_origins_anonymous_callers_and_the_api_document() {
-    let lms = Lms::start(|_| {}).await;
+    let web = std::env::temp_dir().join(format!("lms-web-{}", Uuid::now_v7().simple()));
+    std::fs::create_dir_all(web.join("assets")).unwrap();
+    std::fs::write(web.join("index.html"), "<!doctype html><title>LMS</title>").unwrap();
+    std::fs::write(web.join("assets/app-1234.js"), "console.log(1)").unwrap();
+    let web_dir = web.to_string_lossy().into_owned();
+    let lms = Lms::start(|c| c.web_dir = web_dir).await;
     let http = reqwest::Client::new();
     // A login posted from another site is refused before it reaches identity.
     let response = http
@@ -458,7 +488,40 @@ async fn other_origins_anonymous_callers_and_the_api_document() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+
+    // The web app: its files, index.html for the SPA's own paths (never
+    // for /api), hashed assets cached for good, pages under a strict CSP.
+    for path in ["/", "/courses/some-id", "/students/x/invoices"] {
+        let page = http
+            .get(format!("{}{path}", lms.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        let csp = page.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'self'"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert_eq!(page.headers()["cache-control"], "no-cache");
+        assert!(page.text().await.unwrap().contains("<title>LMS</title>"));
+    }
+    let asset = http
+        .get(format!("{}/assets/app-1234.js", lms.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asset.status(), 200);
+    assert!(asset.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    let missing = http
+        .get(format!("{}/assets/nope.js", lms.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
     lms.stop().await;
+    std::fs::remove_dir_all(web).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -489,5 +552,92 @@ async fn concurrent_requests_refresh_the_session_once_and_keep_it() {
     // revoked the family and this would be 401.
     let after = student.get("/api/me").await;
     assert_eq!(after.status, 200, "{:?}", after.body);
+    lms.stop().await;
+}
+
+/// The web app (web/e2e, Playwright driving Debian's Chromium) against this
+/// whole stack: the BFF serves the built SPA on a port of its own, over a
+/// database, topics and Redis prefix of this test's. It needs `npm ci` and
+/// `npm run build` in web/ and /usr/bin/chromium; the test command sets
+/// those up and runs it by name.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the built web app and Chromium: scripts/test.sh runs it"]
+async fn the_web_app_passes_its_browser_tests() {
+    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+    let dist = web.join("dist");
+    assert!(
+        dist.join("index.html").is_file(),
+        "no built web app in {}: run `npm ci && npm run build` in web/",
+        dist.display()
+    );
+    let web_dir = dist.to_string_lossy().into_owned();
+    let lms = Lms::start(|c| c.web_dir = web_dir).await;
+    let admin = lms.identity.bootstrap_admin("admin").await;
+    let screenshots = std::env::var("LMS_SCREENSHOTS")
+        .unwrap_or_else(|_| web.join("screenshots").to_string_lossy().into_owned());
+    let base = lms.base.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("npx")
+            .args(["--no-install", "playwright", "test"])
+            .current_dir(&web)
+            .env("LMS_WEB_URL", &base)
+            .env("LMS_ADMIN_EMAIL", &admin.email)
+            .env("LMS_ADMIN_PASSWORD", &admin.password)
+            .env("LMS_SCREENSHOTS", &screenshots)
+            .status()
+    })
+    .await
+    .expect("the Playwright run")
+    .expect("npx starts (Node.js and web/node_modules)");
+    assert!(status.success(), "the browser tests failed: {status}");
+    lms.stop().await;
+}
+
+/// schemathesis (from PyPI) sends requests generated from `/openapi.json`,
+/// valid and not, as a signed-in student: no answer may be a 5xx, or break
+/// the document (status, content type, body schema). Needs the Python venv
+/// the test command makes (`LMS_PYTHON`); the test command runs it by name.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs schemathesis in the venv: scripts/test.sh runs it"]
+async fn the_api_holds_its_document() {
+    let python = std::env::var("LMS_PYTHON").expect(
+        "LMS_PYTHON: the venv's python (scripts/infra.sh python-venv -r scripts/python-requirements.txt)",
+    );
+    let schemathesis = std::path::Path::new(&python).with_file_name("schemathesis");
+    let lms = Lms::start(|_| {}).await;
+    let mut student = lms.browser();
+    student.sign_up("fuzzed").await;
+    let cookie = format!("lms_session={}", student.cookie.clone().unwrap());
+    let csrf = student.csrf.clone().unwrap();
+    let base = lms.base.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(schemathesis)
+            // Its cache (.schemathesis/) goes with the build, not the tree.
+            .current_dir(env!("CARGO_TARGET_TMPDIR"))
+            .args(["run", &format!("{base}/openapi.json")])
+            .args(["--url", &base])
+            .args([
+                "--checks",
+                "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+            ])
+            // Logging out would end the session the rest runs in.
+            .args(["--exclude-path", "/api/auth/logout"])
+            .args(["--phases", "examples,coverage,fuzzing"])
+            .args(["--max-examples", "25", "--workers", "2"])
+            .args(["--header", &format!("Cookie: {cookie}")])
+            .args(["--header", &format!("X-CSRF-Token: {csrf}")])
+            .args(["--no-color"])
+            .output()
+    })
+    .await
+    .expect("the schemathesis run")
+    .expect("schemathesis starts");
+    let report = String::from_utf8_lossy(&output.stdout);
+    println!("{report}");
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "schemathesis found failures (above)"
+    );
     lms.stop().await;
 }

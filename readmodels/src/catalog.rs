@@ -130,3 +130,25 @@ fn escape_like(text: &str) -> String {
         .replace('%', "\\%")
         .replace('_', "\\_")
 }
+
+/// A course's modules and lessons in order (the caller checked the course
+/// is the viewer's to see: these tables are reached through their course).
+pub async fn outline(
+    db: &sqlx::PgPool,
+    course_id: Uuid,
+) -> Result<(Vec<ModuleRow>, Vec<LessonRow>), sqlx::Error> {
+    let modules = sqlx::query_as(
+        "SELECT * FROM catalog.modules WHERE course_id = $1 ORDER BY position, created_at",
+    )
+    .bind(course_id)
+    .fetch_all(db)
+    .await?;
+    let lessons = sqlx::query_as(
+        "SELECT course_id, module_id, module_title, lesson_id, title, position
+         FROM catalog.lessons WHERE course_id = $1 ORDER BY module_id, position",
+    )
+    .bind(course_id)
+    .fetch_all(db)
+    .await?;
+    Ok((modules, lessons))
+}

@@ -183,14 +183,18 @@ pub struct InvoiceList {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InvoiceParams {
+    /// Whose invoices: yourself when absent. Another student's are for
+    /// admins (403 `NOT_YOUR_DATA` otherwise).
+    pub student_id: Option<String>,
     pub page_size: Option<u32>,
     pub page_token: Option<String>,
     pub after: Option<String>,
 }
 
-/// The signed-in student's invoices, newest first.
+/// A student's invoices (the signed-in one's by default), newest first.
 #[utoipa::path(get, path = "/api/invoices", tag = "billing", params(InvoiceParams),
-    responses((status = 200, body = InvoiceList), (status = 400, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = InvoiceList), (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json")))]
 pub async fn invoices(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -200,15 +204,19 @@ pub async fn invoices(
     let reply = state
         .upstream
         .billing_queries()
-        .list_invoices(signed_in.request(
-            ListInvoicesRequest {
-                student_id: signed_in.session.user_id.clone(),
-                page_size: params.page_size.unwrap_or_default(),
-                page_token: params.page_token.unwrap_or_default(),
-                min_position: super::parse_position(params.after.as_deref())?,
-            },
-            &headers,
-        )?)
+        .list_invoices(
+            signed_in.request(
+                ListInvoicesRequest {
+                    student_id: params
+                        .student_id
+                        .unwrap_or_else(|| signed_in.session.user_id.clone()),
+                    page_size: params.page_size.unwrap_or_default(),
+                    page_token: params.page_token.unwrap_or_default(),
+                    min_position: super::parse_position(params.after.as_deref())?,
+                },
+                &headers,
+            )?,
+        )
         .await?
         .into_inner();
     Ok(Json(InvoiceList {

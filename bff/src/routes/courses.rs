@@ -143,6 +143,73 @@ pub async fn get(
     Ok(Json(course.into()))
 }
 
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LessonView {
+    pub lesson_id: String,
+    pub title: String,
+    pub position: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModuleView {
+    pub module_id: String,
+    pub title: String,
+    pub position: u32,
+    pub lessons: Vec<LessonView>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Outline {
+    pub course_id: String,
+    /// In order; empty for a course with no modules yet.
+    pub modules: Vec<ModuleView>,
+}
+
+/// A course's modules and lessons (visible exactly when the course is).
+#[utoipa::path(get, path = "/api/courses/{course_id}/outline", tag = "courses", params(("course_id" = String, Path), After),
+    responses((status = 200, body = Outline), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn outline(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(course_id): Path<String>,
+    QueryParams(after): QueryParams<After>,
+) -> Result<Json<Outline>, BffError> {
+    let reply = state
+        .upstream
+        .course_queries()
+        .get_course_outline(signed_in.request(
+            GetCourseRequest {
+                course_id,
+                min_position: after.min_position()?,
+            },
+            &headers,
+        )?)
+        .await?
+        .into_inner();
+    Ok(Json(Outline {
+        course_id: reply.course_id,
+        modules: reply
+            .modules
+            .into_iter()
+            .map(|m| ModuleView {
+                module_id: m.module_id,
+                title: m.title,
+                position: m.position,
+                lessons: m
+                    .lessons
+                    .into_iter()
+                    .map(|l| LessonView {
+                        lesson_id: l.lesson_id,
+                        title: l.title,
+                        position: l.position,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }))
+}
+
 /// How students get in: `free`, `paid` (with `price_cents`) or `plan`
 /// (with `plan`: `basic` | `pro`).
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]

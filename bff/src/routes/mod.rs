@@ -2,6 +2,7 @@
 //! handler shares (the signed-in session with its CSRF check, JSON bodies
 //! and query strings whose errors are problems), and the OpenAPI document.
 
+pub mod admin;
 pub mod auth;
 pub mod billing;
 pub mod courses;

@@ -1,4 +1,4 @@
-//! `CourseQueries`: GetCourse and ListCourses (Redis when warm, else the
+//! `CourseQueries`: GetCourse, GetCourseOutline and ListCourses (Redis when warm, else the
 //! `catalog` schema) and GetRoster (`roster` schema).
 
 use super::{
@@ -11,10 +11,10 @@ use crate::page_token::{self, Cursor};
 use crate::read_your_writes::ReadModel;
 use lms_proto::query::v1::course_queries_server::CourseQueries;
 use lms_proto::query::v1::{
-    Course, Enrollment, GetCourseRequest, GetCourseResponse, GetRosterRequest, GetRosterResponse,
-    ListCoursesRequest, ListCoursesResponse,
+    Course, Enrollment, GetCourseOutlineResponse, GetCourseRequest, GetCourseResponse,
+    GetRosterRequest, GetRosterResponse, Lesson, ListCoursesRequest, ListCoursesResponse, Module,
 };
-use lms_readmodels::catalog::{self, CourseFilter, CourseRow};
+use lms_readmodels::catalog::{self, CourseFilter, CourseRow, LessonRow, ModuleRow};
 use lms_readmodels::roster::{self, EnrollmentRow};
 use tonic::{Request, Response, Status};
 
@@ -79,6 +79,26 @@ impl CourseQueriesService {
         }
         Ok(GetCourseResponse {
             course: Some(course_message(row)),
+        })
+    }
+
+    /// Visible exactly when GetCourse is: that call does the checks.
+    async fn get_course_outline(
+        &self,
+        viewer: Viewer,
+        req: GetCourseRequest,
+    ) -> Result<GetCourseOutlineResponse, QueryError> {
+        let course = self
+            .get_course(viewer, req)
+            .await?
+            .course
+            .ok_or_else(|| QueryError::Internal("a course reply without its course".into()))?;
+        let course_id = uuid::Uuid::parse_str(&course.course_id)
+            .map_err(|e| QueryError::Internal(format!("course id of a card: {e}")))?;
+        let (modules, lessons) = catalog::outline(self.ctx.pool(), course_id).await?;
+        Ok(GetCourseOutlineResponse {
+            course_id: course.course_id,
+            modules: outline_message(modules, lessons),
         })
     }
 
@@ -243,6 +263,45 @@ impl CourseQueriesService {
     }
 }
 
+/// Modules in order, each with its lessons in order. A lesson whose module
+/// has no row (written before `catalog.modules` existed) gets one from the
+/// module title it carries, after the others.
+fn outline_message(modules: Vec<ModuleRow>, lessons: Vec<LessonRow>) -> Vec<Module> {
+    let mut out: Vec<(uuid::Uuid, Module)> = modules
+        .into_iter()
+        .map(|m| {
+            let module = Module {
+                module_id: m.module_id.to_string(),
+                title: m.title,
+                position: count(m.position),
+                lessons: Vec::new(),
+            };
+            (m.module_id, module)
+        })
+        .collect();
+    for lesson in lessons {
+        let index = match out.iter().position(|(id, _)| *id == lesson.module_id) {
+            Some(index) => index,
+            None => {
+                let module = Module {
+                    module_id: lesson.module_id.to_string(),
+                    title: lesson.module_title.clone(),
+                    position: u32::try_from(out.len()).unwrap_or(u32::MAX),
+                    lessons: Vec::new(),
+                };
+                out.push((lesson.module_id, module));
+                out.len() - 1
+            }
+        };
+        out[index].1.lessons.push(Lesson {
+            lesson_id: lesson.lesson_id.to_string(),
+            title: lesson.title,
+            position: count(lesson.position),
+        });
+    }
+    out.into_iter().map(|(_, module)| module).collect()
+}
+
 fn course_message(row: CourseRow) -> Course {
     Course {
         course_id: row.course_id.to_string(),
@@ -285,6 +344,18 @@ impl CourseQueries for CourseQueriesService {
     ) -> Result<Response<GetCourseResponse>, Status> {
         let viewer = Viewer::of(&request)?;
         observe("GetCourse", self.get_course(viewer, request.into_inner())).await
+    }
+
+    async fn get_course_outline(
+        &self,
+        request: Request<GetCourseRequest>,
+    ) -> Result<Response<GetCourseOutlineResponse>, Status> {
+        let viewer = Viewer::of(&request)?;
+        observe(
+            "GetCourseOutline",
+            self.get_course_outline(viewer, request.into_inner()),
+        )
+        .await
     }
 
     async fn list_courses(
