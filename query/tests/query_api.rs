@@ -799,6 +799,15 @@ async fn every_read_is_authorized_by_the_token() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
+    // Nor its outline: visible exactly when the course is.
+    let status = courses
+        .get_course_outline(GetCourseRequest {
+            course_id: draft.to_string(),
+            min_position: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
     let listed = courses
         .list_courses(ListCoursesRequest::default())
         .await
@@ -823,6 +832,63 @@ async fn every_read_is_authorized_by_the_token() {
     })
     .await
     .unwrap();
+    // Its outline: modules in the order added, lessons in order within each.
+    let (basics, advanced) = (Uuid::now_v7(), Uuid::now_v7());
+    for (module, title, position) in [(advanced, "Advanced", 1), (basics, "Basics", 0)] {
+        sqlx::query(
+            "INSERT INTO catalog.modules (module_id, course_id, title, position, created_at)
+             VALUES ($1, $2, $3, $4, now())",
+        )
+        .bind(module)
+        .bind(draft)
+        .bind(title)
+        .bind(position)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    for (module, module_title, title, position) in [
+        (basics, "Basics", "Second", 1),
+        (advanced, "Advanced", "Third", 0),
+        (basics, "Basics", "First", 0),
+    ] {
+        sqlx::query(
+            "INSERT INTO catalog.lessons (lesson_id, course_id, module_id, module_title, title, position)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(draft)
+        .bind(module)
+        .bind(module_title)
+        .bind(title)
+        .bind(position)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    let outline = own
+        .get_course_outline(GetCourseRequest {
+            course_id: draft.to_string(),
+            min_position: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let shape: Vec<(String, Vec<String>)> = outline
+        .modules
+        .into_iter()
+        .map(|m| (m.title, m.lessons.into_iter().map(|l| l.title).collect()))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (
+                "Basics".to_string(),
+                vec!["First".to_string(), "Second".to_string()]
+            ),
+            ("Advanced".to_string(), vec!["Third".to_string()]),
+        ]
+    );
     let mine = own
         .list_courses(ListCoursesRequest {
             instructor_id: teacher.to_string(),
