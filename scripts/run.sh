@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The run command: brings up the infrastructure, builds and starts the
-# services (schema registry, identity service, command service, outbox
-# relay, query service, projection workers, the web API), creates the demo admin, loads
+# web app and the services (schema registry, identity service, command
+# service, outbox relay, query service, projection workers, the web API that
+# serves the web app), creates the demo admin, loads
 # a small demo data set through the gRPC command API (users sign up and
 # sign in) and reads it back through the query API, shows the events on
 # Kafka, and prints where to look and how to sign in. Stays in the foreground (Ctrl-C stops the
@@ -130,6 +131,9 @@ pair_with_broker
 echo "==> build"
 cargo build --locked -p lms-commands -p lms-relay -p lms-schema-registry -p lms-query -p lms-projections -p lms-identity -p lms-bff -p lms-cli
 
+echo "==> web app"
+scripts/web.sh build
+
 echo "==> keys, the demo admin's and the registry admin's passwords"
 # A development signing key, made once; in Kubernetes the keys are a Secret.
 mkdir -p "$KEYS_DIR"
@@ -175,7 +179,7 @@ start lms-projections LMS_METRICS_ADDR="$PROJECTIONS_METRICS" \
 ready lms-projections lms_port_open 127.0.0.1 "${PROJECTIONS_METRICS##*:}"
 start lms-bff LMS_HTTP_ADDR="$BFF_ADDR" LMS_METRICS_ADDR="$BFF_METRICS" \
   LMS_IDENTITY_ENDPOINT="http://$IDENTITY_ADDR" LMS_COMMANDS_ENDPOINT="http://$GRPC_ADDR" \
-  LMS_QUERY_ENDPOINT="http://$QUERY_ADDR"
+  LMS_QUERY_ENDPOINT="http://$QUERY_ADDR" LMS_WEB_DIR="$LMS_ROOT/web/dist"
 ready lms-bff curl -fsS -o /dev/null "http://$BFF_ADDR/healthz"
 
 echo "==> demo data"
@@ -211,7 +215,11 @@ target/debug/lms events --idle-timeout 3 | tail -n 12
 
 cat <<EOT
 
-The LMS is running.
+The LMS is running. Open the web app:
+
+  http://$BFF_ADDR      sign in as $ADMIN_EMAIL (password in $ADMIN_PASSWORD_FILE),
+                             as a demo user above, or sign up
+
   web API (BFF)     http://$BFF_ADDR/api   (HTTP/JSON for the web app; document: http://$BFF_ADDR/openapi.json)
   gRPC identity     $IDENTITY_ADDR   (lms.identity.v1: register, login, refresh, profile, roles)
   JWKS              $JWKS_URL   (the public keys every service verifies tokens with)

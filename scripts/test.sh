@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: sets up what the tests need, then runs every check —
 # formatting, clippy (-D warnings), unit and integration tests against real
-# Postgres/Redis/Kafka on loopback, and the deployment manifests check.
+# Postgres/Redis/Kafka on loopback, the web app's unit tests, its browser
+# tests (Playwright in Chromium) on the whole stack, and the deployment
+# manifests check.
 #
 #   scripts/test.sh             everything
 #   scripts/test.sh --no-deploy skip the Kubernetes manifest check
@@ -56,6 +58,21 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (unit + integration)"
 export LMS_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres"
 cargo test --workspace --locked
+
+step "the web API against its OpenAPI document (schemathesis)"
+cargo test --locked -p lms-bff --test bff -- --ignored --exact the_api_holds_its_document
+
+step "web app: packages, unit tests, audit, build"
+scripts/web.sh install
+(cd web && npm test --silent)
+scripts/web.sh audit
+scripts/web.sh build
+
+step "web app in a browser (Playwright, Chromium) on the whole stack"
+scripts/infra.sh browser
+export LMS_SCREENSHOTS="$LMS_ROOT/target/ui-screenshots"
+cargo test --locked -p lms-bff --test bff -- --ignored --exact the_web_app_passes_its_browser_tests
+echo "screenshots of every page: $LMS_SCREENSHOTS"
 
 if [[ "$deploy" == 1 ]]; then
   step "deployment manifests"

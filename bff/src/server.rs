@@ -29,7 +29,7 @@ use utoipa::OpenApi;
         auth::sign_up, auth::login, auth::logout, auth::current, auth::me,
         courses::list, courses::get, courses::outline, courses::create, courses::add_module, courses::add_lesson,
         courses::change_capacity, courses::publish, courses::enroll, courses::roster,
-        learning::complete_lesson, learning::withdraw, learning::dashboard,
+        learning::complete_lesson, learning::complete_course, learning::withdraw, learning::dashboard,
         billing::get, billing::start_trial, billing::activate, billing::cancel, billing::invoices,
         admin::grant_role, admin::revoke_role,
     ),
@@ -122,6 +122,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/enrollments/{enrollment_id}/lessons/{lesson_id}/complete",
             post(learning::complete_lesson),
+        )
+        .route(
+            "/enrollments/{enrollment_id}/complete",
+            post(learning::complete_course),
         )
         .route(
             "/enrollments/{enrollment_id}/withdraw",

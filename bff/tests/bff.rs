@@ -258,6 +258,16 @@ async fn a_student_and_an_instructor_use_the_lms_through_the_bff() {
     let created = teacher.post("/api/courses", course).await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     let course_id = created.body["created_id"].as_str().unwrap().to_string();
+    // The page after creating shows the new course's (empty) roster: the
+    // course's own position is waited for in the catalog the roster checks.
+    let roster = teacher
+        .get(&format!(
+            "/api/courses/{course_id}/roster?after={}",
+            created.body["position"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(roster.status, 200, "{:?}", roster.body);
+    assert_eq!(roster.body, json!([]));
     let module = teacher
         .post(
             &format!("/api/courses/{course_id}/modules"),
@@ -339,6 +349,20 @@ async fn a_student_and_an_instructor_use_the_lms_through_the_bff() {
         ),
         (&json!(1), &json!(100))
     );
+    let finished = student
+        .post(
+            &format!("/api/enrollments/{enrollment_id}/complete"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(finished.status, 200, "{:?}", finished.body);
+    let dashboard = student
+        .get(&format!(
+            "/api/dashboard?after={}",
+            finished.body["position"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(dashboard.body[0]["status"], "completed");
     let bad = student.get("/api/dashboard?after=nonsense").await;
     assert_problem(&bad, 400, "INVALID_REQUEST");
     assert_eq!(bad.body["violations"][0]["field"], "after");
@@ -482,6 +506,18 @@ async fn other_origins_anonymous_callers_and_the_api_document() {
     assert!(document.body["components"]["schemas"]
         .get("Problem")
         .is_some());
+    // Generated clients name operations by id: each is unique.
+    let mut ids: Vec<&str> = document.body["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let count = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "repeated operationIds");
     let health = http
         .get(format!("{}/healthz", lms.base))
         .send()

@@ -30,7 +30,7 @@ fn optional(s: String) -> Option<String> {
 }
 
 /// The subscription (404 `NOT_FOUND` when there is none yet).
-#[utoipa::path(get, path = "/api/subscription", tag = "billing", params(After),
+#[utoipa::path(get, path = "/api/subscription", operation_id = "get_subscription", tag = "billing", params(After),
     responses((status = 200, body = SubscriptionView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<AppState>,

@@ -116,7 +116,7 @@ pub async fn list(
 }
 
 /// One course (a draft only for its teachers).
-#[utoipa::path(get, path = "/api/courses/{course_id}", tag = "courses", params(("course_id" = String, Path), After),
+#[utoipa::path(get, path = "/api/courses/{course_id}", operation_id = "get_course", tag = "courses", params(("course_id" = String, Path), After),
     responses((status = 200, body = CourseView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<AppState>,

@@ -6,7 +6,7 @@ use crate::upstream::command_id;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use lms_proto::command::v1::{CompleteLessonRequest, WithdrawRequest};
+use lms_proto::command::v1::{CompleteCourseRequest, CompleteLessonRequest, WithdrawRequest};
 use lms_proto::query::v1::GetStudentDashboardRequest;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -29,6 +29,32 @@ pub async fn complete_lesson(
                 command_id: command_id(&headers),
                 enrollment_id,
                 lesson_id,
+            },
+            &headers,
+        )?)
+        .await?
+        .into_inner();
+    Ok(Json(reply.into()))
+}
+
+/// Finishes the course once every lesson is done (409 `LESSONS_REMAINING`
+/// before); the seat is freed.
+#[utoipa::path(post, path = "/api/enrollments/{enrollment_id}/complete", tag = "learning",
+    params(("enrollment_id" = String, Path), ("X-CSRF-Token" = String, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = CommandResult), (status = 409, body = Problem, content_type = "application/problem+json")))]
+pub async fn complete_course(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(enrollment_id): Path<String>,
+) -> Result<Json<CommandResult>, BffError> {
+    let reply = state
+        .upstream
+        .enrollments()
+        .complete_course(signed_in.request(
+            CompleteCourseRequest {
+                command_id: command_id(&headers),
+                enrollment_id,
             },
             &headers,
         )?)

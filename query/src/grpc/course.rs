@@ -241,6 +241,14 @@ impl CourseQueriesService {
         let Some(course_id) = course_id else {
             return Err(QueryError::Internal("validated course_id missing".into()));
         };
+        // The course's own position (the page after creating it) must be
+        // reached by the catalog too: the course is looked up there first.
+        let course_position = position
+            .clone()
+            .filter(|p| p.aggregate_id == course_id.to_string());
+        self.ctx
+            .caught_up(ReadModel::Catalog, course_position)
+            .await?;
         // Another tenant's course is not there, whoever asks.
         let course = catalog::course(self.ctx.pool(), &viewer.tenant_id, course_id)
             .await?
