@@ -158,8 +158,10 @@ echo "==> services"
 stop_services
 start lms-schema-registry LMS_HTTP_ADDR="$REGISTRY_ADDR" LMS_ADMIN_PASSWORD="$REGISTRY_PASSWORD"
 ready lms-schema-registry lms_port_open 127.0.0.1 "${REGISTRY_ADDR##*:}"
+# The BFF runs on this machine: identity believes the browser address it
+# forwards (the per-address login limit counts browsers, not the BFF).
 start lms-identity "${IDENTITY_ENV[@]}" LMS_GRPC_ADDR="$IDENTITY_ADDR" \
-  LMS_METRICS_ADDR="$IDENTITY_METRICS" LMS_JWKS_ADDR="$JWKS_ADDR"
+  LMS_METRICS_ADDR="$IDENTITY_METRICS" LMS_JWKS_ADDR="$JWKS_ADDR" LMS_TRUSTED_PROXIES=127.0.0.1
 ready lms-identity target/debug/lms --endpoint "http://$IDENTITY_ADDR" health
 # The first admin cannot be granted by anyone: the operator creates it.
 # Again for the same email, it changes nothing.

@@ -25,6 +25,11 @@ pub struct Config {
     /// (e.g. `https://lms.example.org`). Empty: the request's own host only.
     /// No CORS headers are ever sent: cross-origin reads stay closed.
     pub allowed_origins: String,
+    /// Proxies in front of the BFF (the ingress controller's network,
+    /// comma-separated) whose `X-Forwarded-For` names the client. Empty:
+    /// the peer is the client. The BFF passes the client on to identity,
+    /// whose login limit per address counts it.
+    pub trusted_proxies: String,
     /// `Secure` on the session cookie; off only for plain-HTTP hosts other
     /// than localhost (browsers treat localhost as secure).
     pub cookie_secure: bool,
@@ -53,6 +58,7 @@ impl Default for Config {
             redis_prefix: "lms".into(),
             tenant: "default".into(),
             allowed_origins: String::new(),
+            trusted_proxies: String::new(),
             cookie_secure: true,
             refresh_margin_secs: 30,
             upstream_timeout_ms: 10_000,

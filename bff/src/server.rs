@@ -14,6 +14,7 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use lms_runtime::Shutdown;
 use redis::aio::ConnectionManager;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -83,7 +84,16 @@ fn with_default_problem(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-pub fn state(config: &Config, redis: ConnectionManager) -> Result<AppState, EndpointError> {
+/// A setting the BFF cannot start with.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("LMS_TRUSTED_PROXIES")]
+    TrustedProxies(#[from] lms_runtime::client_address::TrustedProxiesError),
+}
+
+pub fn state(config: &Config, redis: ConnectionManager) -> Result<AppState, StateError> {
     let upstream = Upstream::new(
         &config.identity_endpoint,
         &config.commands_endpoint,
@@ -91,6 +101,7 @@ pub fn state(config: &Config, redis: ConnectionManager) -> Result<AppState, Endp
         Duration::from_millis(config.upstream_timeout_ms),
     )?;
     Ok(AppState {
+        trusted_proxies: config.trusted_proxies.parse()?,
         sessions: Store::new(redis, &config.redis_prefix, config.cookie_secure),
         upstream,
         config: Arc::new(config.clone()),
@@ -153,6 +164,10 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(|| async { Json(openapi()) }))
         .route("/healthz", get(health))
         .fallback_service(web)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            routes::client_address,
+        ))
         .layer(middleware::from_fn(observe))
         .with_state(state)
 }
@@ -252,7 +267,8 @@ pub async fn serve(
         ))
     });
     let stop = shutdown.clone();
-    let served = axum::serve(http, router(state))
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(http, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await;
     shutdown.cancel();

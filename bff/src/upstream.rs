@@ -11,6 +11,7 @@ use lms_proto::identity::v1::identity_client::IdentityClient;
 use lms_proto::query::v1::billing_queries_client::BillingQueriesClient;
 use lms_proto::query::v1::course_queries_client::CourseQueriesClient;
 use lms_proto::query::v1::student_queries_client::StudentQueriesClient;
+use lms_runtime::client_address::FORWARDED_FOR;
 use std::time::Duration;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
@@ -106,6 +107,14 @@ pub fn request<T>(
         let value = MetadataValue::try_from(format!("Bearer {token}"))
             .map_err(|_| BffError::SessionRequired)?;
         metadata.insert("authorization", value);
+    }
+    // The client address the BFF vouches for (set by `client_address`).
+    if let Some(value) = headers
+        .get(FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| MetadataValue::try_from(v).ok())
+    {
+        metadata.insert(FORWARDED_FOR, value);
     }
     if let Some(value) = headers
         .get(CORRELATION_ID)

@@ -29,6 +29,13 @@ struct Lms {
 
 impl Lms {
     async fn start(tune: impl FnOnce(&mut Config)) -> Lms {
+        Self::start_with(tune, |_| {}).await
+    }
+
+    async fn start_with(
+        tune: impl FnOnce(&mut Config),
+        tune_identity: impl FnOnce(&mut lms_identity::config::Config),
+    ) -> Lms {
         let harness = Harness::start().await;
         let workers = vec![
             harness.start_worker(Arc::new(CourseCatalogProjection)),
@@ -46,7 +53,9 @@ impl Lms {
             },
         )
         .await;
-        let identity = IdentityServer::start_trusted(&harness.db).await;
+        let mut identity_config = IdentityServer::trusted_config();
+        tune_identity(&mut identity_config);
+        let identity = IdentityServer::start_with(&harness.db, identity_config).await;
         let mut config = Config {
             identity_endpoint: format!("http://{}", identity.addr),
             commands_endpoint: format!("http://{}", harness.server.addr),
@@ -675,5 +684,50 @@ async fn the_api_holds_its_document() {
         output.status.success(),
         "schemathesis found failures (above)"
     );
+    lms.stop().await;
+}
+
+/// Logins through the BFF (as if behind an ingress on loopback that names
+/// the browser in `X-Forwarded-For`), each for a new account so that only
+/// the per-address limit can refuse; how many went through before a 429.
+async fn logins_before_the_limit(lms: &Lms, browser_address: &str) -> usize {
+    let http = reqwest::Client::new();
+    for n in 0..10 {
+        let email = format!("nobody-{}@example.test", Uuid::now_v7().simple());
+        let response = http
+            .post(format!("{}/api/auth/login", lms.base))
+            .header("x-forwarded-for", browser_address)
+            .json(&json!({"email": email, "password": "a wrong password"}))
+            .send()
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            429 => return n,
+            401 => {}
+            other => panic!("login answered {other}"),
+        }
+    }
+    10
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_login_limit_counts_the_browser_not_the_bff() {
+    let limited = |identity: &mut lms_identity::config::Config| {
+        identity.login_address_burst = 3;
+        identity.login_address_every_secs = 3600;
+        // The BFF's network (loopback here).
+        identity.trusted_proxies = "127.0.0.1".into();
+    };
+    // Behind a trusted ingress, every browser has its own budget.
+    let lms = Lms::start_with(|c| c.trusted_proxies = "127.0.0.1".into(), limited).await;
+    assert_eq!(logins_before_the_limit(&lms, "203.0.113.7").await, 3);
+    assert_eq!(logins_before_the_limit(&lms, "203.0.113.8").await, 3);
+    lms.stop().await;
+
+    // A BFF that trusts no proxy names its peer, whatever the request
+    // claims: a new claimed address buys no new attempts.
+    let lms = Lms::start_with(|_| {}, limited).await;
+    assert_eq!(logins_before_the_limit(&lms, "203.0.113.7").await, 3);
+    assert_eq!(logins_before_the_limit(&lms, "203.0.113.8").await, 0);
     lms.stop().await;
 }

@@ -30,6 +30,10 @@ pub struct Config {
     /// Login attempts per account: a burst, then one per `..._every_secs`.
     pub login_account_burst: u32,
     pub login_account_every_secs: u64,
+    /// Peers whose `x-forwarded-for` names the client of a login, e.g. the
+    /// BFF's network (`10.0.0.0/8`, comma-separated). Empty: the peer is
+    /// the client. Anyone else's header is ignored.
+    pub trusted_proxies: String,
     /// Login attempts per client address: a burst, then one per `..._every_secs`.
     pub login_address_burst: u32,
     pub login_address_every_secs: u64,
@@ -59,6 +63,7 @@ impl Default for Config {
             refresh_token_secs: 30 * 24 * 3600,
             login_account_burst: 5,
             login_account_every_secs: 20,
+            trusted_proxies: String::new(),
             login_address_burst: 30,
             login_address_every_secs: 2,
             password_memory_kib: 19 * 1024,

@@ -34,6 +34,8 @@ pub enum ServerError {
     Password(#[from] PasswordError),
     #[error("JWKS server failed")]
     Jwks(#[source] std::io::Error),
+    #[error("LMS_TRUSTED_PROXIES")]
+    TrustedProxies(#[from] lms_runtime::client_address::TrustedProxiesError),
 }
 
 pub struct Listeners {
@@ -72,6 +74,7 @@ pub fn build(
         )),
         clock: Arc::new(SystemClock),
         refresh_lifetime: Duration::from_secs(config.refresh_token_secs),
+        trusted_proxies: config.trusted_proxies.parse()?,
     })
 }
 

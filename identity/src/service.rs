@@ -17,6 +17,7 @@ use lms_proto::command::v1::CommandReply;
 use lms_proto::identity::v1 as pb;
 use lms_proto::identity::v1::identity_server::Identity;
 use lms_runtime::auth::{principal, TokenIssuer};
+use lms_runtime::client_address::{TrustedProxies, FORWARDED_FOR};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct IdentityService {
     pub(crate) limits: Arc<LoginLimits>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) refresh_lifetime: Duration,
+    /// Whose `x-forwarded-for` names the client (the BFF's network).
+    pub(crate) trusted_proxies: TrustedProxies,
 }
 
 pub fn tenant_or_default(tenant: &str) -> Result<String, IdentityError> {
@@ -379,7 +382,16 @@ impl Identity for IdentityService {
         &self,
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::Session>, Status> {
-        let address = request.remote_addr().map(|a| a.ip());
+        // Through the BFF, the client is whom the BFF says it is; from
+        // anyone else, the peer.
+        let address = request.remote_addr().map(|peer| {
+            let forwarded = request
+                .metadata()
+                .get_all(FORWARDED_FOR)
+                .iter()
+                .filter_map(|v| v.to_str().ok());
+            self.trusted_proxies.client_address(peer.ip(), forwarded)
+        });
         let request = request.into_inner();
         let outcome = self.login_inner(address, request).await;
         let label = match &outcome {

@@ -472,3 +472,58 @@ async fn guessing_the_current_password_is_limited_like_a_login() {
         .and_then(|r| r.retry_delay)
         .is_some_and(|d| d >= Duration::from_secs(1)));
 }
+
+/// A login attempt for `email` that says, through `x-forwarded-for`, it
+/// comes from `client`.
+fn login_from(client: &str, email: &str) -> tonic::Request<LoginRequest> {
+    let mut request = tonic::Request::new(login(email, "a wrong password"));
+    request
+        .metadata_mut()
+        .insert("x-forwarded-for", client.parse().unwrap());
+    request
+}
+
+/// Attempts until RESOURCE_EXHAUSTED (each for a new account, so that only
+/// the address limit can answer so); how many went through before it.
+async fn attempts_before_the_limit(identity: &IdentityServer, client: &str) -> usize {
+    let mut grpc = identity.client();
+    for n in 0..10 {
+        let email = format!("nobody-{}@example.test", Uuid::now_v7().simple());
+        let status = grpc.login(login_from(client, &email)).await.unwrap_err();
+        if status.code() == Code::ResourceExhausted {
+            return n;
+        }
+        assert_refused(&status, Code::Unauthenticated, "INVALID_CREDENTIALS");
+    }
+    10
+}
+
+#[tokio::test]
+async fn the_address_limit_counts_the_client_the_bff_forwards_and_only_the_bffs_word() {
+    let db = TestDb::event_store().await;
+    let limited = |trusted: &str| lms_identity::config::Config {
+        login_address_burst: 3,
+        login_address_every_secs: 3600,
+        trusted_proxies: trusted.into(),
+        ..lms_testkit::identity::test_config()
+    };
+    // Behind the BFF (on loopback here): each client has its own budget.
+    let behind_bff = IdentityServer::start_with(&db, limited("127.0.0.1")).await;
+    assert_eq!(
+        attempts_before_the_limit(&behind_bff, "203.0.113.7").await,
+        3
+    );
+    assert_eq!(
+        attempts_before_the_limit(&behind_bff, "203.0.113.8").await,
+        3
+    );
+    behind_bff.stop().await;
+
+    // A peer that is not trusted is the client, whatever it forwards: a
+    // new address in the header does not buy new attempts.
+    let db = TestDb::event_store().await;
+    let direct = IdentityServer::start_with(&db, limited("")).await;
+    assert_eq!(attempts_before_the_limit(&direct, "203.0.113.7").await, 3);
+    assert_eq!(attempts_before_the_limit(&direct, "203.0.113.8").await, 0);
+    direct.stop().await;
+}

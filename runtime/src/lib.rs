@@ -9,6 +9,7 @@
 
 #[cfg(feature = "auth")]
 pub mod auth;
+pub mod client_address;
 #[cfg(feature = "postgres")]
 pub mod database;
 #[cfg(feature = "grpc")]

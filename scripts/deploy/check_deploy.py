@@ -5,9 +5,15 @@ Steps, each printing a short summary; any failure makes the exit code non-zero:
   2. validate  every rendered resource against the Kubernetes OpenAPI schemas
                (kubernetes-validate, strict); operator CRDs have no schema there: skipped, listed
   3. checkov   on the rendered manifests and the Dockerfile; every skip must carry a reason
-  4. settings  every bin target of the workspace (cargo metadata) runs in a Deployment (or the
-               rebuild Job, for lms-replay) of every environment, and each LMS_* setting it
-               reads (`<bin> --print-settings`) is provided by that container's env/envFrom
+  4. binaries  every container of a workload (Deployment, StatefulSet, DaemonSet, Job, CronJob,
+               ...) that runs an `lms`/`lms-*` program, or any program of the project image,
+               runs a bin target the workspace builds (cargo metadata) and that
+               scripts/deploy/not-deployed.txt does not list: a manifest cannot name a binary
+               the image does not have
+  5. settings  every bin target of the workspace runs in a Deployment (or the rebuild Job, for
+               lms-replay) of every environment, and each LMS_* setting it reads
+               (`<bin> --print-settings`) is provided by that container's env/envFrom
+The checker's own tests: scripts/deploy/test_check_deploy.py (check-deploy.sh runs them first).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -49,6 +57,14 @@ OPERATOR_WRITTEN_SECRETS = {
 
 # Binaries run by the rebuild Job rather than a Deployment.
 JOB_BINARIES = {"lms-replay"}
+
+# The project's image as k8s/base names it (overlays rewrite it with kustomize `images:` to
+# <registry>/lms-backend:<tag> or @sha256:...). It holds every workspace binary and nothing
+# else of ours (Dockerfile), so a container of it must run one of them.
+PROJECT_IMAGE = "lms-backend"
+# A program name that means "one of our binaries", whatever the image.
+LMS_BINARY = re.compile(r"^lms(-[A-Za-z0-9_.-]+)?$")
+SHELLS = {"sh", "bash", "dash", "ash"}
 
 failures: list[str] = []
 
@@ -108,6 +124,8 @@ def build(root: Path, kubectl: str, out_dir: Path) -> dict[str, list[dict]]:
 def pod_spec(doc: dict) -> dict | None:
     kind = doc.get("kind")
     spec = doc.get("spec") or {}
+    if kind == "Pod":
+        return spec
     if kind in ("Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"):
         return (spec.get("template") or {}).get("spec")
     if kind == "CronJob":
@@ -196,18 +214,154 @@ def checkov(root: Path, out_dir: Path) -> None:
         print(f"   skip {cid}: {reason}")
 
 
-# ---- 4. settings coverage ------------------------------------------------------------------
+# ---- 4. binaries ---------------------------------------------------------------------------
 
-def workspace_bins(workspace: Path) -> tuple[list[str], Path]:
+def workspace_bins(workspace: Path) -> tuple[list[str], Path] | None:
+    """Every bin target of the workspace's members (explicit [[bin]] sections, src/main.rs
+    named after its package, src/bin/*.rs), as `cargo build --bins` builds them."""
     proc = subprocess.run(["cargo", "metadata", "--no-deps", "--format-version", "1"],
                           cwd=workspace, capture_output=True, text=True)
     if proc.returncode != 0:
-        fail("settings", f"cargo metadata failed: {proc.stderr.strip()[-1500:]}")
-        return [], workspace / "target"
+        fail("binaries", f"cargo metadata failed in {workspace}: {proc.stderr.strip()[-1500:]}")
+        return None
     meta = json.loads(proc.stdout)
     names = {t["name"] for p in meta["packages"] for t in p["targets"] if "bin" in t["kind"]}
     return sorted(names), Path(meta["target_directory"])
 
+
+def image_repo(image: str) -> str:
+    """`ghcr.io/org/lms-backend:tag@sha256:...` -> `lms-backend`."""
+    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    return last.split(":", 1)[0]
+
+
+def dockerfile_default(dockerfile: Path) -> tuple[list[str], list[str]]:
+    """ENTRYPOINT and CMD of the Dockerfile's last stage (exec or shell form), as a container
+    without `command`/`args` runs them."""
+    entrypoint: list[str] = []
+    cmd: list[str] = []
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())  # line continuations
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        word, _, rest = line.partition(" ")
+        word, rest = word.upper(), rest.strip()
+        if word in ("ENTRYPOINT", "CMD"):
+            try:
+                argv = json.loads(rest) if rest.startswith("[") else ["/bin/sh", "-c", rest]
+            except json.JSONDecodeError:  # Docker treats a bad JSON array as shell form
+                argv = ["/bin/sh", "-c", rest]
+            if word == "ENTRYPOINT":
+                entrypoint = argv  # (it drops an inherited CMD; this stage's own is kept)
+            else:
+                cmd = argv
+        elif word == "FROM":  # a new stage (its base image's defaults are not ours)
+            entrypoint, cmd = [], []
+    return entrypoint, cmd
+
+
+def container_argv(container: dict, image_default: tuple[list[str], list[str]] | None) -> list[str]:
+    """What a container executes, with Kubernetes' rules: `command` replaces the image's
+    ENTRYPOINT (and drops its CMD), `args` replaces the CMD. `image_default` is
+    (ENTRYPOINT, CMD) of the container's image when known, else None."""
+    entrypoint, cmd = image_default or ([], [])
+    command, args = container.get("command"), container.get("args")
+    if command:
+        return [str(a) for a in command] + [str(a) for a in args or []]
+    return [str(a) for a in entrypoint] + [str(a) for a in (args if args is not None else cmd)]
+
+
+def shell_commands(script: str) -> list[str]:
+    """The program words of a shell script (first word of each simple command, after
+    `exec`/`env` and VAR=value prefixes); good enough for the one-liners of `sh -c`."""
+    lex = shlex.shlex(script.replace("\n", " ; "), posix=True, punctuation_chars=";&|()")
+    lex.whitespace_split = True
+    out, at_start = [], True
+    try:
+        tokens = list(lex)
+    except ValueError:  # unbalanced quotes: nothing sensible to report
+        return []
+    for tok in tokens:
+        if tok and set(tok) <= set(";&|()"):
+            at_start = True
+        elif at_start and (tok in ("exec", "env", "command", "then", "do", "else")
+                           or re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", tok)):
+            continue
+        elif at_start:
+            out.append(tok)
+            at_start = False
+    return out
+
+
+def programs(argv: list[str]) -> list[tuple[str, bool]]:
+    """(program, in_a_shell_script) for what an argv runs: its first word, or each command of
+    a `<shell> -c` script."""
+    if not argv:
+        return []
+    if Path(argv[0]).name in SHELLS and "-c" in argv[1:]:
+        i = argv.index("-c", 1)
+        return [(p, True) for p in shell_commands(argv[i + 1])] if i + 1 < len(argv) else []
+    return [(argv[0], False)]
+
+
+def workload_containers(docs: list[dict]):
+    """(resource, container) for every container and init container of every workload."""
+    for d in docs:
+        ps = pod_spec(d)
+        for key in ("initContainers", "containers"):
+            for c in (ps or {}).get(key) or []:
+                yield d, c
+
+
+def ran_binaries(container: dict, image_default: tuple[list[str], list[str]]) -> list[tuple[str, bool]]:
+    """(name, of_our_image) of the programs a container runs that must be workspace binaries:
+    any `lms`/`lms-*` program, and the program a container of the project image executes
+    (outside a shell script, whose builtins and utilities are not ours to check)."""
+    ours = image_repo(str(container.get("image", ""))) == PROJECT_IMAGE
+    argv = container_argv(container, image_default if ours else None)
+    out = []
+    for prog, in_script in programs(argv):
+        name = Path(prog).name
+        if LMS_BINARY.match(name) or (ours and not in_script):
+            out.append((name, ours))
+    return out
+
+
+def check_binaries(rendered: dict[str, list[dict]], built: set[str],
+                   image_default: tuple[list[str], list[str]],
+                   never_deployed: dict[str, str] | None = None) -> None:
+    """Fails on every workload container that runs a binary the workspace does not build, or
+    one scripts/deploy/not-deployed.txt says never runs in a cluster (the image leaves those
+    out: lms-bench, and what is not named lms-*)."""
+    never_deployed = never_deployed or {}
+    print("== 4. binaries: every lms-* program a workload runs (any program, in our image) is built by the workspace")
+    checked = 0
+    named: set[str] = set()
+    for rel, docs in rendered.items():
+        for d, c in workload_containers(docs):
+            for name, ours in ran_binaries(c, image_default):
+                checked += 1
+                named.add(name)
+                if name in built and name not in never_deployed:
+                    continue
+                where = f"k8s/{rel} {d.get('kind')}/{(d.get('metadata') or {}).get('name')} container {c.get('name')}"
+                what = f"image {PROJECT_IMAGE}" if ours else f"image {c.get('image')}"
+                if name in built:
+                    fail("binaries", f"{where} ({what}) runs `{name}`, which scripts/deploy/not-deployed.txt "
+                                     f"says never runs in a cluster ({never_deployed[name]}), and the "
+                                     f"image leaves out; drop the workload or the line")
+                else:
+                    deployable = sorted(built - set(never_deployed))
+                    fail("binaries", f"{where} ({what}) runs `{name}`, which the workspace does not build "
+                                     f"(deployable bin targets: {', '.join(deployable) or 'none'}); fix the "
+                                     f"container's command, or add the [[bin]] to a workspace member")
+    if not any(f.startswith("binaries") for f in failures):
+        print(f"   ok   {checked} workload containers in {len(rendered)} renders run workspace "
+              f"binaries: {', '.join(sorted(named))}")
+
+
+# ---- 5. settings coverage ------------------------------------------------------------------
 
 def not_deployed(root: Path) -> dict[str, str]:
     out = {}
@@ -275,9 +429,9 @@ def provided_env(container: dict, docs: list[dict], where: str) -> set[str]:
 
 
 def settings(root: Path, workspace: Path, rendered: dict[str, list[dict]],
-             extra_bins: list[Path], skip_build: bool) -> None:
-    print("== 4. settings: every workspace binary deployed with every setting it reads")
-    names, target_dir = workspace_bins(workspace)
+             names: list[str], target_dir: Path, extra_bins: list[Path], skip_build: bool,
+             image_default: tuple[list[str], list[str]]) -> None:
+    print("== 5. settings: every workspace binary deployed with every setting it reads")
     debug = target_dir / "debug"
     bins = {name: debug / name for name in names}
     for p in extra_bins:
@@ -311,7 +465,7 @@ def settings(root: Path, workspace: Path, rendered: dict[str, list[dict]],
             kinds = ("Job",) if b in JOB_BINARIES else ("Deployment",)
             runs = [(d, c) for d in docs if d.get("kind") in kinds
                     for c in (pod_spec(d) or {}).get("containers", [])
-                    if Path(((c.get("command") or [""])[0])).name == b]
+                    if b in (name for name, _ in ran_binaries(c, image_default))]
             if not runs:
                 fail("settings", f"{b}: no {' or '.join(kinds)} in k8s/{env} runs it "
                                  f"(add one to k8s/base, or a line to scripts/deploy/not-deployed.txt)")
@@ -342,7 +496,15 @@ def main() -> int:
     rendered = build(root, find_kubectl(root), out_dir)
     validate(rendered)
     checkov(root, out_dir)
-    settings(root, (args.workspace or root).resolve(), rendered, args.extra_bin, args.skip_build)
+    workspace = (args.workspace or root).resolve()
+    image_default = dockerfile_default(root / "Dockerfile")
+    found = workspace_bins(workspace)
+    if found is not None:
+        names, target_dir = found
+        check_binaries(rendered, set(names) | {p.name for p in args.extra_bin}, image_default,
+                       not_deployed(root))
+        settings(root, workspace, rendered, names, target_dir, args.extra_bin, args.skip_build,
+                 image_default)
 
     took = time.monotonic() - started
     if failures:

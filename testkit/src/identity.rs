@@ -49,11 +49,15 @@ impl IdentityServer {
     /// Signing with the process-wide test key: the command and query
     /// servers the tests start accept its tokens.
     pub async fn start_trusted(db: &TestDb) -> IdentityServer {
-        let config = Config {
+        Self::start_with(db, Self::trusted_config()).await
+    }
+
+    /// The settings of `start_trusted`, to change before `start_with`.
+    pub fn trusted_config() -> Config {
+        Config {
             signing_kid: crate::auth::PROCESS_KID.into(),
             ..test_config()
-        };
-        Self::start_with(db, config).await
+        }
     }
 
     /// `db` needs the event store (`TestDb::event_store`); the identity

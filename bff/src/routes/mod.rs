@@ -15,11 +15,12 @@ use crate::upstream::Upstream;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use lms_proto::command::v1::CommandReply;
 use lms_proto::query::v1::MinPosition;
+use lms_runtime::client_address::{TrustedProxies, FORWARDED_FOR};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub upstream: Upstream,
     pub sessions: Store,
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// A request from a signed-in browser: its session (access token fresh),
@@ -147,6 +149,34 @@ fn query_rejection(rejection: &QueryRejection) -> BffError {
 /// says another site sent it: the session cookie is SameSite=Strict and
 /// every signed-in change needs the CSRF token, and this closes sign-up and
 /// login to other sites too (login CSRF).
+/// Replaces whatever `X-Forwarded-For` the request carries with the one
+/// address the BFF vouches for: the peer, or the client a trusted proxy
+/// names. Upstream calls forward it (identity's login limit counts it).
+pub async fn client_address(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let client = peer.map(|peer| {
+        let forwarded = request
+            .headers()
+            .get_all(FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        state.trusted_proxies.client_address(peer, forwarded)
+    });
+    let headers = request.headers_mut();
+    headers.remove(FORWARDED_FOR);
+    if let Some(value) = client.and_then(|c| HeaderValue::from_str(&c.to_string()).ok()) {
+        headers.insert(FORWARDED_FOR, value);
+    }
+    next.run(request).await
+}
+
 pub async fn same_origin_only(
     axum::extract::State(state): axum::extract::State<AppState>,
     request: Request,
