@@ -2,11 +2,14 @@
 //! one Postgres transaction = dedupe on `applied` + handler + checkpoint, the
 //! Redis effects applied-if-newer just before the commit (a crash in between
 //! re-applies Postgres on redelivery while Redis skips, so both end equal).
+//! An event whose handler keeps failing is parked with every later event of
+//! its aggregate (`<schema>.parked`) until a redrive applies them in order.
 
 use crate::bookkeeping;
+use crate::bookkeeping::{Claim, ToPark};
 use crate::broker_view::Partition;
 use crate::projection::{apply_each, ApplyError, KafkaPosition, Projection};
-use crate::redis_effects::{seq_key, BatchEffects, RedisEffects};
+use crate::redis_effects::BatchEffects;
 use lms_runtime::Shutdown;
 use lms_schemas::DecodedEvent;
 use redis::aio::ConnectionManager;
@@ -20,6 +23,8 @@ pub enum Outcome {
     Applied,
     /// Already applied (a redelivery or an older event of the aggregate).
     Skipped,
+    /// Its aggregate has a parked event: parked behind it, not applied.
+    Parked,
     /// The checkpoint table is behind this record (a rebuild swapped in an
     /// older position): nothing was written; read again from this offset.
     Rewound(i64),
@@ -30,10 +35,20 @@ pub enum Outcome {
 /// next offset the worker expects and the last offset polled (records that
 /// could not be decoded count: they went to the DLQ and are passed over).
 #[derive(Debug, Default)]
-pub struct Batch {
-    pub records: Vec<(KafkaPosition, DecodedEvent)>,
+pub struct Batch<'a> {
+    pub records: Vec<(KafkaPosition, DecodedEvent, &'a [u8])>,
     pub partitions: BTreeMap<Partition, PartitionEnd>,
 }
+
+/// A record as read: where, and its bytes (what a parked row keeps).
+#[derive(Debug, Clone, Copy)]
+pub struct Read<'a> {
+    pub position: &'a KafkaPosition,
+    pub payload: &'a [u8],
+}
+
+/// Why a parked event waits: the first one's handler error, or this.
+pub const BEHIND: &str = "waiting behind an earlier parked event of its aggregate";
 
 #[derive(Debug, Clone, Copy)]
 pub struct PartitionEnd {
@@ -44,6 +59,8 @@ pub struct PartitionEnd {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
     pub applied: usize,
+    /// Events parked behind an earlier parked event of their aggregate.
+    pub parked: usize,
     /// Partitions whose checkpoint row is behind what the worker expected
     /// (a rebuild swapped in an older position): nothing of them was
     /// written; read them again from the given offset.
@@ -59,17 +76,20 @@ pub struct Applier<P> {
 }
 
 impl<P: Projection> Applier<P> {
-    /// Applies `event` once; with `checkpoint`, also moves the checkpoint
-    /// past that record in the same transaction.
+    /// Applies `event` once, or parks it when its aggregate has a parked
+    /// event; with `checkpoint`, also moves the checkpoint past the record
+    /// in the same transaction.
     pub async fn apply_once(
         &self,
         event: &DecodedEvent,
-        checkpoint: Option<&KafkaPosition>,
+        read: Read<'_>,
+        checkpoint: bool,
     ) -> Result<Outcome, ApplyError> {
         let p = &*self.projection;
         let envelope = &event.envelope;
+        let position = read.position;
         let mut tx = self.pool.begin().await?;
-        if let Some(position) = checkpoint {
+        if checkpoint {
             let table = bookkeeping::lock_checkpoint(
                 &mut tx,
                 p.schema(),
@@ -86,40 +106,79 @@ impl<P: Projection> Applier<P> {
             }
             // Equal, or a gap in the offsets: this record is next.
         }
-        let claimed = bookkeeping::claim(
+        let key = [(
+            envelope.aggregate_type.as_str(),
+            envelope.aggregate_id.as_str(),
+            envelope.sequence,
+        )];
+        let claim = bookkeeping::claim_batch(&mut tx, p.schema(), p.name(), &key).await?;
+        let mut effects = BatchEffects::new(&self.redis_prefix, p.redis_seq_namespace());
+        let outcome = match claim.first() {
+            Some(Claim::Apply) => {
+                apply_each(
+                    p,
+                    &mut tx,
+                    p.schema(),
+                    std::slice::from_ref(event),
+                    &mut effects,
+                )
+                .await
+                .map_err(|e| e.error)?;
+                Outcome::Applied
+            }
+            Some(Claim::Park) => {
+                bookkeeping::park(&mut tx, p.schema(), p.name(), &to_park(event, read, BEHIND))
+                    .await?;
+                Outcome::Parked
+            }
+            Some(Claim::Skip) | None => Outcome::Skipped,
+        };
+        if checkpoint {
+            bookkeeping::advance(&mut tx, p.schema(), p.name(), position).await?;
+        }
+        let mut redis = self.redis.clone();
+        effects.send(&mut redis).await?;
+        tx.commit().await?;
+        if outcome == Outcome::Parked {
+            metrics::counter!("lms_projection_parked_total", "projection" => p.name()).increment(1);
+        }
+        Ok(outcome)
+    }
+
+    /// Parks `event`, whose handler keeps failing with `reason` (unless it
+    /// was applied meanwhile); with `checkpoint`, moves the checkpoint past
+    /// the record in the same transaction. Its aggregate's later events then
+    /// park behind it.
+    pub async fn park_failed(
+        &self,
+        event: &DecodedEvent,
+        read: Read<'_>,
+        reason: &str,
+        checkpoint: bool,
+    ) -> Result<(), sqlx::Error> {
+        let p = &*self.projection;
+        let envelope = &event.envelope;
+        let mut tx = self.pool.begin().await?;
+        let last = bookkeeping::lock_aggregate(
             &mut tx,
             p.schema(),
             p.name(),
             &envelope.aggregate_type,
             &envelope.aggregate_id,
-            envelope.sequence,
         )
         .await?;
-        let mut effects = RedisEffects::new(&self.redis_prefix);
-        if claimed {
-            p.apply(&mut tx, p.schema(), event, &mut effects).await?;
+        let parking = last < envelope.sequence;
+        if parking {
+            bookkeeping::park(&mut tx, p.schema(), p.name(), &to_park(event, read, reason)).await?;
         }
-        if let Some(position) = checkpoint {
-            bookkeeping::advance(&mut tx, p.schema(), p.name(), position).await?;
-        }
-        if !effects.is_empty() {
-            let key = seq_key(
-                &self.redis_prefix,
-                p.redis_seq_namespace(),
-                &envelope.aggregate_type,
-                &envelope.aggregate_id,
-            );
-            let mut redis = self.redis.clone();
-            effects
-                .apply_if_newer(&mut redis, &key, envelope.sequence)
-                .await?;
+        if checkpoint {
+            bookkeeping::advance(&mut tx, p.schema(), p.name(), read.position).await?;
         }
         tx.commit().await?;
-        Ok(if claimed {
-            Outcome::Applied
-        } else {
-            Outcome::Skipped
-        })
+        if parking {
+            metrics::counter!("lms_projection_parked_total", "projection" => p.name()).increment(1);
+        }
+        Ok(())
     }
 
     /// [`Self::apply_once`] with bounded retries and exponential backoff; an
@@ -127,13 +186,14 @@ impl<P: Projection> Applier<P> {
     pub async fn apply(
         &self,
         event: &DecodedEvent,
-        checkpoint: Option<&KafkaPosition>,
+        read: Read<'_>,
+        checkpoint: bool,
         max_retries: u32,
         stop: &Shutdown,
     ) -> Result<Outcome, ApplyError> {
         let mut failures: u32 = 0;
         loop {
-            match self.apply_once(event, checkpoint).await {
+            match self.apply_once(event, read, checkpoint).await {
                 Ok(outcome) => return Ok(outcome),
                 Err(error) => {
                     let unavailable = error.is_unavailable();
@@ -157,7 +217,7 @@ impl<P: Projection> Applier<P> {
     /// handler for each new event, one checkpoint row per partition, and the
     /// Redis effects (each event's guarded by its own sequence) in one
     /// pipeline just before the commit.
-    pub async fn apply_batch_once(&self, batch: &Batch) -> Result<BatchOutcome, ApplyError> {
+    pub async fn apply_batch_once(&self, batch: &Batch<'_>) -> Result<BatchOutcome, ApplyError> {
         let p = &*self.projection;
         let mut outcome = BatchOutcome::default();
         let mut tx = self.pool.begin().await?;
@@ -173,10 +233,10 @@ impl<P: Projection> Applier<P> {
                 }
             }
         }
-        let records: Vec<&(KafkaPosition, DecodedEvent)> = batch
+        let records: Vec<&(KafkaPosition, DecodedEvent, &[u8])> = batch
             .records
             .iter()
-            .filter(|(position, _)| {
+            .filter(|(position, _, _)| {
                 let key = (position.topic.clone(), position.partition);
                 floors
                     .get(&key)
@@ -187,7 +247,7 @@ impl<P: Projection> Applier<P> {
         if !records.is_empty() {
             let keys: Vec<(&str, &str, i64)> = records
                 .iter()
-                .map(|(_, e)| {
+                .map(|(_, e, _)| {
                     let envelope = &e.envelope;
                     (
                         envelope.aggregate_type.as_str(),
@@ -196,13 +256,25 @@ impl<P: Projection> Applier<P> {
                     )
                 })
                 .collect();
-            let fresh = bookkeeping::claim_batch(&mut tx, p.schema(), p.name(), &keys).await?;
-            let new: Vec<DecodedEvent> = records
-                .iter()
-                .zip(&fresh)
-                .filter(|(_, fresh)| **fresh)
-                .map(|((_, event), _)| event.clone())
-                .collect();
+            let claims = bookkeeping::claim_batch(&mut tx, p.schema(), p.name(), &keys).await?;
+            let mut new: Vec<DecodedEvent> = Vec::new();
+            for ((position, event, payload), claim) in records.iter().zip(&claims) {
+                match claim {
+                    Claim::Apply => new.push(event.clone()),
+                    Claim::Park => {
+                        let read = Read { position, payload };
+                        bookkeeping::park(
+                            &mut tx,
+                            p.schema(),
+                            p.name(),
+                            &to_park(event, read, BEHIND),
+                        )
+                        .await?;
+                        outcome.parked += 1;
+                    }
+                    Claim::Skip => {}
+                }
+            }
             outcome.applied = new.len();
             apply_each(p, &mut tx, p.schema(), &new, &mut effects)
                 .await
@@ -223,6 +295,10 @@ impl<P: Projection> Applier<P> {
         let mut redis = self.redis.clone();
         effects.send(&mut redis).await?;
         tx.commit().await?;
+        if outcome.parked > 0 {
+            metrics::counter!("lms_projection_parked_total", "projection" => p.name())
+                .increment(outcome.parked as u64);
+        }
         Ok(outcome)
     }
 
@@ -232,6 +308,20 @@ impl<P: Projection> Applier<P> {
         let mut tx = self.pool.begin().await?;
         bookkeeping::advance(&mut tx, p.schema(), p.name(), position).await?;
         tx.commit().await
+    }
+}
+
+fn to_park<'a>(event: &'a DecodedEvent, read: Read<'a>, reason: &'a str) -> ToPark<'a> {
+    let envelope = &event.envelope;
+    ToPark {
+        aggregate_type: &envelope.aggregate_type,
+        aggregate_id: &envelope.aggregate_id,
+        sequence: envelope.sequence,
+        topic: &read.position.topic,
+        partition: read.position.partition,
+        offset: read.position.offset,
+        payload: read.payload,
+        reason,
     }
 }
 

@@ -1,38 +1,11 @@
 //! The worker's own rows in each read-model schema: `<schema>.applied` (last
 //! sequence applied per aggregate: the dedupe) and `<schema>.checkpoints`
-//! (next offset per topic partition: where to resume; the truth on restart).
-//! Both are written in the transaction that changes the read model.
+//! (next offset per topic partition: where to resume; the truth on restart)
+//! and `<schema>.parked` (events waiting behind one their handler refused).
+//! All are written in the transaction that changes the read model.
 
 use crate::projection::KafkaPosition;
 use sqlx::{PgConnection, PgPool};
-
-/// Records `sequence` as applied for the aggregate unless it (or a later one)
-/// already was; true if the caller should apply the event. The row stays
-/// locked until the transaction ends.
-pub async fn claim(
-    tx: &mut PgConnection,
-    schema: &str,
-    projection: &str,
-    aggregate_type: &str,
-    aggregate_id: &str,
-    sequence: i64,
-) -> Result<bool, sqlx::Error> {
-    let claimed: Option<i32> = sqlx::query_scalar(&format!(
-        "INSERT INTO {schema}.applied AS a (projection, aggregate_type, aggregate_id, last_sequence)
-         VALUES ($1, $2, $3, $4)
-         ON CONFLICT (projection, aggregate_type, aggregate_id)
-         DO UPDATE SET last_sequence = EXCLUDED.last_sequence, updated_at = now()
-         WHERE a.last_sequence < EXCLUDED.last_sequence
-         RETURNING 1"
-    ))
-    .bind(projection)
-    .bind(aggregate_type)
-    .bind(aggregate_id)
-    .bind(sequence)
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(claimed.is_some())
-}
 
 /// Moves the checkpoint to just after `position` (never backwards).
 pub async fn advance(
@@ -130,18 +103,30 @@ pub async fn has_checkpoints(
     .await
 }
 
-/// [`claim`] for a batch: which of `events` (aggregate type, id, sequence;
-/// each aggregate's in sequence order) are newer than what was applied, and
-/// records the last of them. Rows are created first, in key order, so
-/// every aggregate of the batch is locked until the transaction ends (two
-/// workers that briefly share a partition serialise instead of both
-/// applying an aggregate's first event).
+/// What to do with an event, as [`claim_batch`] decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Newer than what was applied: apply it (recorded as applied).
+    Apply,
+    /// Applied already (a redelivery or an older event).
+    Skip,
+    /// Its aggregate has a parked event: park this one behind it.
+    Park,
+}
+
+/// Which of `events` (aggregate type, id, sequence; each aggregate's in
+/// sequence order) to apply, skip or park, recording the last applied of
+/// each aggregate. Rows are created first, in key order, so every aggregate
+/// of the batch is locked until the transaction ends: two workers that
+/// briefly share a partition serialise instead of both applying an
+/// aggregate's first event, and a redrive emptying an aggregate's parked
+/// events (it takes the same lock) is seen whole or not at all.
 pub async fn claim_batch(
     tx: &mut PgConnection,
     schema: &str,
     projection: &str,
     events: &[(&str, &str, i64)],
-) -> Result<Vec<bool>, sqlx::Error> {
+) -> Result<Vec<Claim>, sqlx::Error> {
     let mut keys: Vec<(&str, &str)> = events.iter().map(|(t, i, _)| (*t, *i)).collect();
     keys.sort_unstable();
     keys.dedup();
@@ -168,16 +153,32 @@ pub async fn claim_batch(
     .bind(&ids)
     .fetch_all(&mut *tx)
     .await?;
+    let parked: std::collections::HashSet<(String, String)> = sqlx::query_as(&format!(
+        "SELECT DISTINCT aggregate_type, aggregate_id FROM {schema}.parked
+          WHERE projection = $1
+            AND (aggregate_type, aggregate_id) IN (SELECT * FROM UNNEST($2::text[], $3::text[]))"
+    ))
+    .bind(projection)
+    .bind(&types)
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
     let mut last: std::collections::HashMap<(String, String), i64> =
         rows.into_iter().map(|(t, i, s)| ((t, i), s)).collect();
-    let mut fresh = Vec::with_capacity(events.len());
+    let mut claims = Vec::with_capacity(events.len());
     for (t, i, sequence) in events {
-        let at = last.entry((t.to_string(), i.to_string())).or_insert(0);
-        let new = *sequence > *at;
-        if new {
+        let key = (t.to_string(), i.to_string());
+        let at = last.entry(key.clone()).or_insert(0);
+        claims.push(if *sequence <= *at {
+            Claim::Skip
+        } else if parked.contains(&key) {
+            Claim::Park
+        } else {
             *at = *sequence;
-        }
-        fresh.push(new);
+            Claim::Apply
+        });
     }
     let (mut types, mut ids, mut sequences) = (Vec::new(), Vec::new(), Vec::new());
     for ((t, i), s) in &last {
@@ -197,5 +198,204 @@ pub async fn claim_batch(
     .bind(&sequences)
     .execute(&mut *tx)
     .await?;
-    Ok(fresh)
+    Ok(claims)
+}
+
+/// An event to park: where it was read, its bytes, and why.
+#[derive(Debug, Clone, Copy)]
+pub struct ToPark<'a> {
+    pub aggregate_type: &'a str,
+    pub aggregate_id: &'a str,
+    pub sequence: i64,
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub payload: &'a [u8],
+    pub reason: &'a str,
+}
+
+/// Parks an event (a redelivery of one already parked changes nothing).
+/// The caller holds the aggregate's `applied` row ([`claim_batch`] or
+/// [`lock_aggregate`]).
+pub async fn park(
+    tx: &mut PgConnection,
+    schema: &str,
+    projection: &str,
+    event: &ToPark<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO {schema}.parked
+           (projection, aggregate_type, aggregate_id, sequence, topic, partition, kafka_offset, payload, reason)
+         VALUES ($1, $2, $3, $4, $5, $6::int, $7, $8, $9)
+         ON CONFLICT (projection, aggregate_type, aggregate_id, sequence) DO NOTHING"
+    ))
+    .bind(projection)
+    .bind(event.aggregate_type)
+    .bind(event.aggregate_id)
+    .bind(event.sequence)
+    .bind(event.topic)
+    .bind(event.partition)
+    .bind(event.offset)
+    .bind(event.payload)
+    .bind(event.reason)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Locks an aggregate's `applied` row (creating it at 0) for this
+/// transaction and returns the last sequence applied.
+pub async fn lock_aggregate(
+    tx: &mut PgConnection,
+    schema: &str,
+    projection: &str,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO {schema}.applied (projection, aggregate_type, aggregate_id, last_sequence)
+         VALUES ($1, $2, $3, 0)
+         ON CONFLICT (projection, aggregate_type, aggregate_id) DO NOTHING"
+    ))
+    .bind(projection)
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query_scalar(&format!(
+        "SELECT last_sequence FROM {schema}.applied
+          WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3
+            FOR UPDATE"
+    ))
+    .bind(projection)
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_one(&mut *tx)
+    .await
+}
+
+/// Records `sequence` as the last applied of a locked aggregate.
+pub async fn set_applied(
+    tx: &mut PgConnection,
+    schema: &str,
+    projection: &str,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    sequence: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "UPDATE {schema}.applied SET last_sequence = $4, updated_at = now()
+          WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3
+            AND last_sequence < $4"
+    ))
+    .bind(projection)
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(sequence)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A parked event, as the redrive reads it back.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Parked {
+    pub sequence: i64,
+    pub payload: Vec<u8>,
+    pub reason: String,
+}
+
+/// The aggregates with parked events (type, id, how many), oldest first.
+pub async fn parked_aggregates(
+    pool: &PgPool,
+    schema: &str,
+    projection: &str,
+) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT aggregate_type, aggregate_id, count(*)::bigint FROM {schema}.parked
+          WHERE projection = $1
+          GROUP BY aggregate_type, aggregate_id
+          ORDER BY min(parked_at), aggregate_type, aggregate_id"
+    ))
+    .bind(projection)
+    .fetch_all(pool)
+    .await
+}
+
+/// An aggregate's parked events in sequence order (its row locked by the caller).
+pub async fn parked_events(
+    tx: &mut PgConnection,
+    schema: &str,
+    projection: &str,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Vec<Parked>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT sequence, payload, reason FROM {schema}.parked
+          WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3
+          ORDER BY sequence"
+    ))
+    .bind(projection)
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_all(&mut *tx)
+    .await
+}
+
+/// Removes an aggregate's parked events up to `through` (applied now).
+pub async fn unpark(
+    tx: &mut PgConnection,
+    schema: &str,
+    projection: &str,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    through: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "DELETE FROM {schema}.parked
+          WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3 AND sequence <= $4"
+    ))
+    .bind(projection)
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(through)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the reason of a parked event (the redrive's latest failure).
+pub async fn set_parked_reason(
+    pool: &PgPool,
+    schema: &str,
+    projection: &str,
+    (aggregate_type, aggregate_id, sequence): (&str, &str, i64),
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "UPDATE {schema}.parked SET reason = $5
+          WHERE projection = $1 AND aggregate_type = $2 AND aggregate_id = $3 AND sequence = $4"
+    ))
+    .bind(projection)
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(sequence)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// How many events of a projection are parked.
+pub async fn parked_count(
+    pool: &PgPool,
+    schema: &str,
+    projection: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT count(*)::bigint FROM {schema}.parked WHERE projection = $1"
+    ))
+    .bind(projection)
+    .fetch_one(pool)
+    .await
 }

@@ -67,8 +67,8 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("redrive failed")?;
             println!(
-                "{projection}: applied {}, skipped {}, failed again {}, other projections {}",
-                report.applied, report.skipped, report.failed, report.other
+                "{projection}: parked: applied {}, still parked {}; DLQ: applied {}, skipped {}, failed again {}, other projections {}",
+                report.unparked, report.still_parked, report.applied, report.skipped, report.failed, report.other
             );
             Ok(())
         }

@@ -1,13 +1,17 @@
-//! Poison records: undecodable bytes and an event its handler keeps failing
-//! on land in the DLQ with `dlq.*` headers while the worker carries on; a
-//! redrive after the fix applies the event exactly once. A record claiming
-//! 300 MB and one written with a schema id outside our subjects go there too.
+//! Poison records: undecodable bytes land in the DLQ with `dlq.*` headers
+//! while the worker carries on, and so do a record claiming 300 MB and one
+//! written with a schema id outside our subjects. An event its handler keeps
+//! refusing is parked with its aggregate's later events; a redrive after the
+//! fix applies them all, in order, exactly once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use lms_domain::course::CourseEvent;
+use lms_projections::apply::Read;
 use lms_projections::course_catalog::CourseCatalogProjection;
 use lms_projections::decode::RecordDecoder;
-use lms_projections::{redrive, ApplyError, Outcome, Projection, RedisEffects, RedriveReport};
+use lms_projections::{
+    redrive, ApplyError, KafkaPosition, Outcome, Projection, RedisEffects, RedriveReport,
+};
 use lms_schemas::{DecodedEvent, LmsEvent};
 use lms_testkit::pipeline::prelude::*;
 use rdkafka::message::{Header, Message, OwnedHeaders};
@@ -256,8 +260,40 @@ impl Projection for FlakyCatalog {
     }
 }
 
+/// (sequence, reason) of an aggregate's parked events, in order.
+async fn parked(h: &Harness, aggregate_id: &str) -> Vec<(i64, String)> {
+    sqlx::query_as(
+        "SELECT sequence, reason FROM catalog.parked
+          WHERE projection = 'course-catalog' AND aggregate_id = $1 ORDER BY sequence",
+    )
+    .bind(aggregate_id)
+    .fetch_all(&h.db.pool)
+    .await
+    .unwrap()
+}
+
+async fn capacity(h: &Harness, course: &str) -> Option<i32> {
+    sqlx::query_scalar("SELECT capacity FROM catalog.courses WHERE course_id = $1::uuid")
+        .bind(course)
+        .fetch_optional(&h.db.pool)
+        .await
+        .unwrap()
+}
+
+/// Nothing reached the DLQ within a few seconds.
+fn assert_no_dead_letter(h: &Harness) {
+    let dlq = read_all(
+        &h.config.kafka_brokers,
+        &h.config.dlq(),
+        1,
+        Duration::from_secs(3),
+    );
+    assert!(dlq.is_empty(), "{} dead letters", dlq.len());
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_failing_event_is_dead_lettered_then_redriven_exactly_once() {
+async fn a_refused_event_parks_its_aggregate_and_a_redrive_applies_it_and_the_later_ones_in_order()
+{
     let h = Harness::start().await;
     let instructor = Caller::instructor();
     let flaky = Arc::new(FlakyCatalog {
@@ -265,10 +301,14 @@ async fn a_failing_event_is_dead_lettered_then_redriven_exactly_once() {
     });
     let worker = h.start_worker(flaky.clone());
     let (poison, _) = h.course(instructor, "Poison", false).await;
+    // Two valid events of the same course after the refused one.
+    h.change_capacity(instructor, &poison, 21).await;
+    let third = h.change_capacity(instructor, &poison, 33).await;
+    assert_eq!(third, 3);
     let (fine, fine_seq) = h.course(instructor, "Fine", false).await;
     h.wait_applied("catalog", "course-catalog", &fine, fine_seq)
         .await;
-    // The checkpoint moved past the poison record too.
+    // The later two wait behind the first; the checkpoint moved past all four.
     eventually(Duration::from_secs(30), || async {
         let covered: Option<i64> = sqlx::query_scalar(
             "SELECT sum(next_offset)::bigint FROM catalog.checkpoints WHERE projection = 'course-catalog'",
@@ -276,38 +316,37 @@ async fn a_failing_event_is_dead_lettered_then_redriven_exactly_once() {
         .fetch_one(&h.db.pool)
         .await
         .unwrap();
-        covered == Some(2)
+        covered == Some(4) && parked(&h, &poison).await.len() == 3
     })
     .await
-    .expect("checkpoint past both records");
+    .expect("checkpoint past the four records, three of them parked");
+    assert_eq!(
+        parked(&h, &poison).await,
+        vec![
+            (1, "poisoned for the test".to_string()),
+            (2, lms_projections::apply::BEHIND.to_string()),
+            (3, lms_projections::apply::BEHIND.to_string()),
+        ]
+    );
     assert_eq!(titles(&h).await, vec!["Fine"]);
     assert_eq!(h.applied("catalog", "course-catalog", &poison).await, 0);
-    let dlq = read_all(
-        &h.config.kafka_brokers,
-        &h.config.dlq(),
-        1,
-        Duration::from_secs(30),
-    );
-    assert_eq!(dlq.len(), 1);
-    assert_eq!(
-        header(&dlq[0], "dlq.error").as_deref(),
-        Some("poisoned for the test")
-    );
-    assert_eq!(dlq[0].key(), Some(poison.as_bytes()));
+    assert_no_dead_letter(&h);
 
-    // Still broken: the redrive fails it again and puts it back.
+    // Still broken: the redrive fails the first again and leaves all three.
     let report = redrive(flaky.clone(), &h.services, &lms_runtime::Shutdown::new())
         .await
         .unwrap();
     assert_eq!(
         report,
         RedriveReport {
-            failed: 1,
+            still_parked: 3,
             ..Default::default()
         }
     );
+    assert_eq!(parked(&h, &poison).await.len(), 3);
+    assert_eq!(capacity(&h, &poison).await, None);
 
-    // Fixed: applied once; a second redrive finds nothing new.
+    // Fixed: all three applied in order, once; no rebuild needed.
     flaky.broken.store(false, Ordering::SeqCst);
     let report = redrive(flaky.clone(), &h.services, &lms_runtime::Shutdown::new())
         .await
@@ -315,48 +354,77 @@ async fn a_failing_event_is_dead_lettered_then_redriven_exactly_once() {
     assert_eq!(
         report,
         RedriveReport {
-            applied: 1,
+            unparked: 3,
             ..Default::default()
         }
     );
     assert_eq!(titles(&h).await, vec!["Fine", "Poison"]);
-    assert_eq!(h.applied("catalog", "course-catalog", &poison).await, 1);
+    assert_eq!(
+        capacity(&h, &poison).await,
+        Some(33),
+        "the last change wins"
+    );
+    assert_eq!(h.applied("catalog", "course-catalog", &poison).await, 3);
+    assert!(parked(&h, &poison).await.is_empty());
+    let mut redis = h.redis().await;
+    let card: Option<String> = redis::cmd("HGET")
+        .arg(format!("{}:course:{poison}", h.config.redis_prefix))
+        .arg("capacity")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(card.as_deref(), Some("33"), "the Redis card too");
+
+    // The live worker applies what comes next, no longer parking it.
+    let fourth = h.change_capacity(instructor, &poison, 44).await;
+    h.wait_applied("catalog", "course-catalog", &poison, fourth)
+        .await;
+    assert_eq!(capacity(&h, &poison).await, Some(44));
     let report = redrive(flaky.clone(), &h.services, &lms_runtime::Shutdown::new())
         .await
         .unwrap();
     assert_eq!(report, RedriveReport::default());
 
-    // The same record applied once more through the transactional path: skipped.
-    let all = read_all(
-        &h.config.kafka_brokers,
-        &h.config.dlq(),
-        2,
-        Duration::from_secs(30),
-    );
-    assert_eq!(
-        all.len(),
-        2,
-        "the dead letter and the failed redrive's copy"
-    );
+    // The first record applied once more through the transactional path: skipped.
+    let (brokers, topic) = (h.config.kafka_brokers.clone(), h.topic("lms.course.v1"));
+    let records =
+        tokio::task::spawn_blocking(move || read_all(&brokers, &topic, 6, Duration::from_secs(30)))
+            .await
+            .unwrap();
+    let first = records
+        .iter()
+        .find(|r| r.key() == Some(poison.as_bytes()))
+        .unwrap();
     let event = RecordDecoder::new(&h.registry.url)
-        .decode(all[0].payload())
+        .decode(first.payload())
         .await
         .unwrap();
+    assert_eq!(event.envelope.sequence, 1);
+    let position = KafkaPosition {
+        topic: first.topic().to_string(),
+        partition: first.partition(),
+        offset: first.offset(),
+        expected_next: None,
+    };
+    let read = Read {
+        position: &position,
+        payload: first.payload().unwrap(),
+    };
     let outcome = h
         .services
         .applier(flaky.clone())
-        .apply_once(&event, None)
+        .apply_once(&event, read, false)
         .await
         .unwrap();
     assert_eq!(outcome, Outcome::Skipped);
-    assert_eq!(titles(&h).await, vec!["Fine", "Poison"]);
+    assert_eq!(capacity(&h, &poison).await, Some(44));
 
     worker.stop().await;
     h.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn records_polled_together_apply_in_one_transaction_and_a_poison_one_goes_alone_to_the_dlq() {
+async fn records_polled_together_apply_in_one_transaction_and_a_refused_one_is_parked_alone() {
     let h = Harness::start().await;
     let instructor = Caller::instructor();
     let flaky = Arc::new(FlakyCatalog {
@@ -406,14 +474,17 @@ async fn records_polled_together_apply_in_one_transaction_and_a_poison_one_goes_
                 .await;
         }
     }
-    let dlq = read_all(
-        &h.config.kafka_brokers,
-        &h.config.dlq(),
-        1,
-        Duration::from_secs(30),
-    );
-    assert_eq!(dlq.len(), 1, "only the poison record is dead-lettered");
-    assert_eq!(dlq[0].key(), Some(more[5].0.as_bytes()));
+    eventually(Duration::from_secs(30), || async {
+        parked(&h, &more[5].0).await.len() == 1
+    })
+    .await
+    .expect("the refused event parked");
+    let all_parked: i64 = sqlx::query_scalar("SELECT count(*) FROM catalog.parked")
+        .fetch_one(&h.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(all_parked, 1, "only the refused event is parked");
+    assert_no_dead_letter(&h);
     let titles = titles(&h).await;
     assert_eq!(titles.len(), 19);
     assert!(!titles.contains(&"Poison".to_string()));

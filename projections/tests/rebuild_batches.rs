@@ -11,12 +11,13 @@ use lms_domain::course::{Access, CourseEvent, Plan};
 use lms_domain::enrollment::EnrollmentEvent;
 use lms_domain::subscription::SubscriptionEvent;
 use lms_domain::{CourseId, EnrollmentId, InvoiceId, LessonId, ModuleId, SubscriptionId, UserId};
+use lms_projections::apply::Read;
 use lms_projections::billing::BillingProjection;
 use lms_projections::course_catalog::CourseCatalogProjection;
 use lms_projections::rebuild::{self, Options, RebuildError, Target};
 use lms_projections::roster::RosterProjection;
 use lms_projections::student_dashboard::StudentDashboardProjection;
-use lms_projections::{Applier, Projection};
+use lms_projections::{Applier, KafkaPosition, Projection};
 use lms_testkit::TestDb;
 use redis::aio::ConnectionManager;
 use serde_json::{json, Value as Json};
@@ -483,8 +484,19 @@ async fn apply_live<P: Projection>(
     };
     for row in &rows {
         let (position, event) = rebuild::decode_stored(row).expect("decode");
+        // Read from the store, not Kafka: no record position, no bytes.
+        let at = KafkaPosition {
+            topic: String::new(),
+            partition: 0,
+            offset: position,
+            expected_next: None,
+        };
+        let read = Read {
+            position: &at,
+            payload: &[],
+        };
         applier
-            .apply_once(&event, None)
+            .apply_once(&event, read, false)
             .await
             .unwrap_or_else(|e| panic!("per-event apply at {position}: {e}"));
     }

@@ -38,7 +38,7 @@ async fn migrations_coexist_with_public_sqlx_migrations_and_are_idempotent() {
     .fetch_all(&db.pool)
     .await
     .expect("our versions");
-    assert_eq!(ours, (1..=13).collect::<Vec<i64>>());
+    assert_eq!(ours, (1..=18).collect::<Vec<i64>>());
     let public: i64 = sqlx::query_scalar("SELECT count(*) FROM public._sqlx_migrations")
         .fetch_one(&db.pool)
         .await
@@ -46,7 +46,7 @@ async fn migrations_coexist_with_public_sqlx_migrations_and_are_idempotent() {
     assert_eq!(public, 2);
 
     for schema in ["catalog", "roster", "dashboard", "billing", "users"] {
-        for table in ["applied", "checkpoints"] {
+        for table in ["applied", "checkpoints", "parked"] {
             let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {schema}.{table}"))
                 .fetch_one(&db.pool)
                 .await

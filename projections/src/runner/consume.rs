@@ -1,5 +1,6 @@
 //! The main loop: batches applied in one transaction, one by one when a
-//! batch is refused, poison records to the DLQ.
+//! batch is refused; undecodable records to the DLQ, an event its handler
+//! keeps refusing parked with its aggregate's later events.
 
 use super::*;
 
@@ -94,7 +95,7 @@ impl<P: Projection> Worker<'_, P> {
     /// Applies polled records as one batch ([`Applier::apply_batch_once`]);
     /// records that cannot be decoded go to the DLQ first. A batch the
     /// store refuses for another reason than being unavailable is applied
-    /// again record by record, so only a poison record goes to the DLQ.
+    /// again record by record, so only the event at fault is parked.
     pub(super) async fn process(
         &mut self,
         todo: Vec<OwnedMessage>,
@@ -122,6 +123,7 @@ impl<P: Projection> Worker<'_, P> {
                         expected_next,
                     },
                     event,
+                    message.payload().unwrap_or_default(),
                 )),
                 Err(error) if error.retriable => return Ok(Handled::Stopped),
                 Err(error) => {
@@ -166,6 +168,12 @@ impl<P: Projection> Worker<'_, P> {
         };
         metrics::counter!("lms_projection_applied_total", "projection" => self.name)
             .increment(outcome.applied as u64);
+        if outcome.parked > 0 {
+            tracing::warn!(
+                parked = outcome.parked,
+                "events parked behind an earlier parked event of their aggregate"
+            );
+        }
         let rewound: HashMap<(String, i32), i64> = outcome.rewound.into_iter().collect();
         let mut done = TopicPartitionList::new();
         for (key, end) in &batch.partitions {
@@ -262,8 +270,12 @@ impl<P: Projection> Worker<'_, P> {
         };
         async {
             let max = self.services.config.max_handler_retries;
+            let read = Read {
+                position: &position,
+                payload: message.payload().unwrap_or_default(),
+            };
             let failure = match decode(&self.services.decoder, message.payload(), stop).await {
-                Ok(event) => match self.applier.apply(&event, Some(&position), max, stop).await {
+                Ok(event) => match self.applier.apply(&event, read, true, max, stop).await {
                     Ok(Outcome::Applied) => {
                         metrics::counter!("lms_projection_applied_total", "projection" => self.name)
                             .increment(1);
@@ -273,14 +285,22 @@ impl<P: Projection> Worker<'_, P> {
                         tracing::debug!("already applied; skipped");
                         return Ok(Handled::Done);
                     }
+                    Ok(Outcome::Parked) => {
+                        tracing::warn!("parked behind an earlier parked event of its aggregate");
+                        return Ok(Handled::Done);
+                    }
                     Ok(Outcome::Rewound(next)) => return Ok(Handled::Rewound(next)),
                     Err(_) if stop.is_cancelled() => return Ok(Handled::Stopped),
-                    Err(error) => error.to_string(),
+                    Err(error) => {
+                        let reason = error.to_string();
+                        tracing::error!(error = %reason, "the handler keeps refusing this event; parking its aggregate");
+                        return Ok(self.park(&event, read, &reason, stop).await);
+                    }
                 },
                 Err(error) if error.retriable => return Ok(Handled::Stopped),
                 Err(error) => error.to_string(),
             };
-            tracing::error!(error = %failure, "poison record; sending it to the DLQ");
+            tracing::error!(error = %failure, "undecodable record; sending it to the DLQ");
             let sent = self
                 .services
                 .dead_letters
@@ -297,6 +317,27 @@ impl<P: Projection> Worker<'_, P> {
         }
         .instrument(record_span(self.name, message))
         .await
+    }
+
+    /// Parks a refused event and moves the checkpoint past it, retrying
+    /// until done or `stop`.
+    async fn park(
+        &self,
+        event: &DecodedEvent,
+        read: Read<'_>,
+        reason: &str,
+        stop: &Shutdown,
+    ) -> Handled {
+        let mut attempt: u32 = 0;
+        while let Err(error) = self.applier.park_failed(event, read, reason, true).await {
+            if stop.is_cancelled() {
+                return Handled::Stopped;
+            }
+            attempt = attempt.saturating_add(1);
+            tracing::warn!(%error, attempt, "cannot park the event; retrying");
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+        Handled::Done
     }
 
     /// Final synchronous commit of what was applied (graceful shutdown).

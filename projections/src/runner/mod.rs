@@ -10,7 +10,7 @@
 //! - [`positions`]: checkpoints, rewinds and seeks per partition.
 //! - [`lag`]: lag metrics and rejoining when idle.
 
-use crate::apply::{backoff, Applier, Batch, Outcome, PartitionEnd};
+use crate::apply::{backoff, Applier, Batch, Outcome, PartitionEnd, Read};
 use crate::broker_view::{self, BrokerView};
 use crate::config::Config;
 use crate::decode::{DecodeError, RecordDecoder};
@@ -101,6 +101,12 @@ pub async fn run_projection<P: Projection>(
     let applier = services.applier(projection.clone());
     let fresh = !bookkeeping::has_checkpoints(&services.pool, projection.schema(), name).await?;
     let view = broker_view::spawn(config, name, topics.clone(), stop.clone())?;
+    spawn_parked_gauge(
+        services.pool.clone(),
+        projection.schema(),
+        name,
+        stop.clone(),
+    );
     let warm = projection
         .warm_marker()
         .filter(|_| fresh)
@@ -124,6 +130,32 @@ pub async fn run_projection<P: Projection>(
     consumer.unsubscribe();
     tracing::info!(projection = name, "projection worker stopped");
     result
+}
+
+/// `lms_projection_parked{projection}`: events waiting in `<schema>.parked`,
+/// read by a task of its own so that a slow database never holds the worker.
+fn spawn_parked_gauge(pool: PgPool, schema: &'static str, name: &'static str, stop: Shutdown) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let count = tokio::time::timeout(
+                Duration::from_secs(5),
+                bookkeeping::parked_count(&pool, schema, name),
+            )
+            .await;
+            match count {
+                Ok(Ok(count)) => {
+                    metrics::gauge!("lms_projection_parked", "projection" => name).set(count as f64)
+                }
+                Ok(Err(error)) => tracing::debug!(%error, "cannot count parked events"),
+                Err(_) => tracing::debug!("counting parked events timed out"),
+            }
+        }
+    });
 }
 
 struct Worker<'a, P> {
