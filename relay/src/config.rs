@@ -22,6 +22,15 @@ pub struct RelayConfig {
     pub topic_partitions: i32,
     pub topic_replication: i32,
     pub batch_size: i64,
+    /// About how many bytes of events one batch loads (at least one event).
+    pub batch_max_bytes: i64,
+    /// The largest record the producer sends (librdkafka's
+    /// `message.max.bytes`): keep it at or below the broker's and topics'
+    /// limit, so a record too large fails before later ones are sent.
+    pub max_record_bytes: i64,
+    /// Failed attempts after which an event whose failure retrying cannot
+    /// fix moves to `outbox_dead_letters` (its aggregate waits behind it).
+    pub dead_letter_after_attempts: i32,
     /// Fallback poll when no NOTIFY arrives.
     pub poll_interval_ms: u64,
     /// How long the producer keeps retrying one message before reporting failure.
@@ -50,6 +59,9 @@ impl Default for RelayConfig {
             topic_partitions: 6,
             topic_replication: 1,
             batch_size: 500,
+            batch_max_bytes: 8 * 1024 * 1024,
+            max_record_bytes: 1_000_000,
+            dead_letter_after_attempts: 5,
             poll_interval_ms: 500,
             delivery_timeout_ms: 10_000,
             producer_idempotence: true,

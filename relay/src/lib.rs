@@ -2,6 +2,9 @@
 //! the Confluent wire format, one topic per aggregate type, key = aggregate id,
 //! in per-aggregate order; rows are marked published only after the broker
 //! acknowledged them. One relay leads (Postgres advisory lock); others stand by.
+//! An event that cannot be published however often it is tried becomes a
+//! dead letter (`outbox_dead_letters`): its aggregate's later events wait
+//! behind it, every other aggregate's flow on.
 
 mod config;
 mod leader;
@@ -10,8 +13,8 @@ mod publisher;
 
 pub use config::RelayConfig;
 pub use leader::Leadership;
-pub use outbox::{OutboxStore, PendingEvent};
-pub use publisher::Publisher;
+pub use outbox::{DeadLetter, OutboxStore, PendingEvent};
+pub use publisher::{Failure, Publisher};
 
 use lms_commands::store::OUTBOX_CHANNEL;
 use sqlx::postgres::PgListener;
@@ -62,25 +65,80 @@ pub async fn run(
         }
     }
     let store = OutboxStore::new(pool.clone());
+    let mut failures: u32 = 0;
+    // Leadership lost (its connection broke) or a database error: stand by
+    // and take the lead again once it can be had.
+    loop {
+        let mut leadership = tokio::select! {
+            _ = &mut shutdown => break,
+            leadership = Leadership::acquire(&pool, config.leader_lock_key) => match leadership {
+                Ok(leadership) => leadership,
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(%error, "cannot take the lead; retrying");
+                    tokio::select! {
+                        _ = &mut shutdown => break,
+                        _ = tokio::time::sleep(backoff(failures)) => continue,
+                    }
+                }
+            },
+        };
+        tracing::info!("relay is the leader; publishing the outbox");
+        let led = lead(
+            config,
+            &pool,
+            &store,
+            &mut leadership,
+            &mut publisher,
+            &mut shutdown,
+        )
+        .await;
+        match led {
+            Ok(()) => break,
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                tracing::warn!(%error, "relay interrupted; standing by to lead again");
+                drop(leadership);
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(backoff(failures)) => {},
+                }
+            }
+        }
+    }
+    tracing::info!("relay stopped");
+    Ok(())
+}
 
-    let mut leadership = tokio::select! {
-        _ = &mut shutdown => return Ok(()),
-        leadership = Leadership::acquire(&pool, config.leader_lock_key) => leadership?,
-    };
-    tracing::info!("relay is the leader; publishing the outbox");
+/// 200 ms, 400 ms, … capped at 6.4 s.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(100 * 2u64.pow(failures.clamp(1, 6)))
+}
 
-    let mut listener = PgListener::connect_with(&pool).await?;
+/// Publishes while this relay leads, until shutdown (Ok) or a database or
+/// leadership error (Err: the caller stands by and tries again).
+async fn lead(
+    config: &RelayConfig,
+    pool: &PgPool,
+    store: &OutboxStore,
+    leadership: &mut Leadership,
+    publisher: &mut Publisher,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<(), RelayError> {
+    let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(OUTBOX_CHANNEL).await?;
     let poll = Duration::from_millis(config.poll_interval_ms);
     let mut failures: u32 = 0;
-
     loop {
         leadership.check().await?;
-        let batch = store.pending(config.batch_size).await?;
+        let batch = store
+            .pending(config.batch_size, config.batch_max_bytes)
+            .await?;
         metrics::gauge!("lms_outbox_backlog").set(store.backlog().await? as f64);
+        metrics::gauge!("lms_outbox_dead_letters").set(store.dead_letter_count().await? as f64);
         if batch.is_empty() {
             tokio::select! {
-                _ = &mut shutdown => break,
+                _ = &mut *shutdown => return Ok(()),
                 _ = listener.recv() => {},
                 _ = tokio::time::sleep(poll) => {},
             }
@@ -89,7 +147,7 @@ pub async fn run(
         let span =
             tracing::info_span!("relay_batch", size = batch.len(), first = batch[0].position);
         let outcome = span
-            .in_scope(|| async { publish_batch(&publisher, &store, &batch).await })
+            .in_scope(|| async { publish_batch(config, publisher, store, &batch).await })
             .await?;
         if outcome.failed > 0 {
             // A fatal error (e.g. the idempotent producer's state lost in a
@@ -100,27 +158,25 @@ pub async fn run(
             // failed batches in a row, start afresh as well.
             if let Some(fatal) = publisher.fatal_error() {
                 tracing::warn!(%fatal, "producer failed fatally; recreating it");
-                publisher = Publisher::new(config)?;
+                *publisher = Publisher::new(config)?;
             } else if failures.is_multiple_of(RECREATE_AFTER_FAILURES) {
                 tracing::warn!(failures, "batches keep failing; recreating the producer");
-                publisher = Publisher::new(config)?;
+                *publisher = Publisher::new(config)?;
             }
-            let delay = Duration::from_millis(100 * 2u64.pow(failures.min(6)));
+            let delay = backoff(failures);
             tracing::warn!(
                 failed = outcome.failed,
                 ?delay,
                 "publishing failed; retrying"
             );
             tokio::select! {
-                _ = &mut shutdown => break,
+                _ = &mut *shutdown => return Ok(()),
                 _ = tokio::time::sleep(delay) => {},
             }
         } else {
             failures = 0;
         }
     }
-    tracing::info!("relay stopped");
-    Ok(())
 }
 
 struct BatchOutcome {
@@ -129,10 +185,12 @@ struct BatchOutcome {
 
 /// Publishes a batch in position order and marks what the broker acknowledged.
 /// After a failure for an aggregate, its later events in the batch are not
-/// marked even if acknowledged: they are sent again behind the failed one, so
-/// the first occurrences on the topic stay in order (duplicates keep their
-/// event id; consumers are idempotent).
+/// sent, or, when the failure came with the acknowledgements, not marked:
+/// they go again behind the failed one (duplicates keep their event id;
+/// consumers are idempotent). An event whose failure retrying cannot fix
+/// becomes a dead letter after `dead_letter_after_attempts`.
 async fn publish_batch(
+    config: &RelayConfig,
     publisher: &Publisher,
     store: &OutboxStore,
     batch: &[PendingEvent],
@@ -145,17 +203,28 @@ async fn publish_batch(
         let key = (event.aggregate_type.as_str(), event.aggregate_id.as_str());
         match result {
             Ok(()) if !blocked.contains(&key) => published.push(event.position),
-            Ok(()) => {}
-            Err(error) => {
+            Ok(()) | Err(Failure::Behind) => {}
+            Err(Failure::Permanent(error)) => {
                 blocked.insert(key);
-                failed.push((event.position, error));
+                failed.push((event, error, true));
+            }
+            Err(Failure::Transient(error)) => {
+                blocked.insert(key);
+                failed.push((event, error, false));
             }
         }
     }
     store.mark_published(&published).await?;
-    for (position, error) in &failed {
-        tracing::warn!(position, %error, "event not published");
-        store.mark_failed(*position, error).await?;
+    for (event, error, permanent) in &failed {
+        let position = event.position;
+        let attempts = store.mark_failed(position, error).await?;
+        if *permanent && attempts >= config.dead_letter_after_attempts {
+            tracing::error!(position, attempts, %error, "event cannot be published; dead-lettered, its aggregate's later events wait behind it");
+            store.dead_letter(event, error, attempts).await?;
+            metrics::counter!("lms_outbox_dead_lettered_total").increment(1);
+        } else {
+            tracing::warn!(position, attempts, %error, permanent, "event not published");
+        }
     }
     metrics::counter!("lms_outbox_published_total").increment(published.len() as u64);
     metrics::counter!("lms_outbox_failures_total").increment(failed.len() as u64);

@@ -1,4 +1,4 @@
-//! Reading and marking outbox rows.
+//! Reading and marking outbox rows, and the relay's dead letters.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -17,6 +17,18 @@ pub struct PendingEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// An outbox row the relay gave up on (`outbox_dead_letters`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeadLetter {
+    pub position: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub error: String,
+    pub attempts: i32,
+    /// Later events of the same aggregate waiting behind it.
+    pub waiting: i64,
+}
+
 #[derive(Clone)]
 pub struct OutboxStore {
     pool: PgPool,
@@ -27,18 +39,37 @@ impl OutboxStore {
         Self { pool }
     }
 
-    /// Unpublished events in global position order. Within one aggregate,
-    /// position order is sequence order (appends are serialized per stream).
-    pub async fn pending(&self, limit: i64) -> Result<Vec<PendingEvent>, sqlx::Error> {
+    /// Unpublished events in global position order, at most `limit` rows
+    /// and about `max_bytes` of stored payload and metadata (always at least
+    /// one row), passing over every aggregate that has a dead letter (its
+    /// events wait behind it). Within one aggregate, position order is
+    /// sequence order (appends are serialized per stream).
+    pub async fn pending(
+        &self,
+        limit: i64,
+        max_bytes: i64,
+    ) -> Result<Vec<PendingEvent>, sqlx::Error> {
         sqlx::query_as(
-            "SELECT e.position, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type,
-                    e.event_version, e.payload, e.metadata, e.recorded_at
-               FROM outbox o JOIN events e ON e.position = o.position
-              WHERE o.published_at IS NULL
-              ORDER BY o.position
-              LIMIT $1",
+            "SELECT position, aggregate_type, aggregate_id, sequence, event_type,
+                    event_version, payload, metadata, recorded_at
+               FROM (SELECT p.*, sum(p.bytes) OVER (ORDER BY p.position) - p.bytes AS before
+                       FROM (SELECT e.position, e.aggregate_type, e.aggregate_id, e.sequence,
+                                    e.event_type, e.event_version, e.payload, e.metadata,
+                                    e.recorded_at,
+                                    pg_column_size(e.payload) + pg_column_size(e.metadata) AS bytes
+                               FROM outbox o JOIN events e ON e.position = o.position
+                              WHERE o.published_at IS NULL
+                                AND NOT EXISTS (
+                                    SELECT 1 FROM outbox_dead_letters d
+                                     WHERE d.aggregate_type = e.aggregate_type
+                                       AND d.aggregate_id = e.aggregate_id)
+                              ORDER BY o.position
+                              LIMIT $1) p) b
+              WHERE b.before < $2
+              ORDER BY position",
         )
         .bind(limit)
+        .bind(max_bytes)
         .fetch_all(&self.pool)
         .await
     }
@@ -54,19 +85,80 @@ impl OutboxStore {
         Ok(())
     }
 
-    pub async fn mark_failed(&self, position: i64, error: &str) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE position = $1",
+    /// Counts a failed attempt; returns the attempts so far.
+    pub async fn mark_failed(&self, position: i64, error: &str) -> Result<i32, sqlx::Error> {
+        sqlx::query_scalar(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE position = $1
+             RETURNING attempts",
         )
         .bind(position)
         .bind(error)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    /// Gives up on an event: its aggregate's events wait behind it.
+    pub async fn dead_letter(
+        &self,
+        event: &PendingEvent,
+        error: &str,
+        attempts: i32,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO outbox_dead_letters (position, aggregate_type, aggregate_id, error, attempts)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (position) DO NOTHING",
+        )
+        .bind(event.position)
+        .bind(&event.aggregate_type)
+        .bind(&event.aggregate_id)
+        .bind(error)
+        .bind(attempts)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
+    /// The dead letters, oldest first, with how many events wait behind each.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT d.position, d.aggregate_type, d.aggregate_id, d.error, d.attempts,
+                    (SELECT count(*) FROM outbox o JOIN events e ON e.position = o.position
+                      WHERE o.published_at IS NULL AND o.position > d.position
+                        AND e.aggregate_type = d.aggregate_type
+                        AND e.aggregate_id = d.aggregate_id) AS waiting
+               FROM outbox_dead_letters d
+              ORDER BY d.position",
+        )
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Lets the relay try a dead letter again (after the cause was fixed),
+    /// with its attempts reset; false if there was none at `position`.
+    pub async fn retry_dead_letter(&self, position: i64) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query("DELETE FROM outbox_dead_letters WHERE position = $1")
+            .bind(position)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("UPDATE outbox SET attempts = 0 WHERE position = $1")
+            .bind(position)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(removed > 0)
+    }
+
     pub async fn backlog(&self) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    pub async fn dead_letter_count(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT count(*) FROM outbox_dead_letters")
             .fetch_one(&self.pool)
             .await
     }

@@ -5,7 +5,7 @@ use lms_runtime::ExposeSecret;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use schema_registry_converter::async_impl::avro::AvroEncoder;
@@ -15,6 +15,34 @@ use schema_registry_converter::schema_registry_common::{
 };
 use std::time::{Duration, Instant};
 use tracing::Instrument;
+
+/// Why an event was not published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Not sent: an earlier event of its aggregate failed in this batch, and
+    /// sending it would put it on the topic ahead of that one.
+    Behind,
+    /// Retrying will not help: a record larger than Kafka accepts, a schema
+    /// the registry refuses, an event that cannot be encoded.
+    Permanent(String),
+    /// The broker or the registry is unavailable, a timeout: retried.
+    Transient(String),
+}
+
+impl Failure {
+    fn kafka(stage: &str, error: &KafkaError) -> Self {
+        let text = format!("{stage}: {error}");
+        match error.rdkafka_error_code() {
+            Some(
+                RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidRecord,
+            ) => Failure::Permanent(text),
+            _ => Failure::Transient(text),
+        }
+    }
+}
 
 pub struct Publisher {
     producer: FutureProducer,
@@ -30,7 +58,10 @@ impl Publisher {
             .set("bootstrap.servers", &config.kafka_brokers)
             .set("acks", "all")
             .set("message.timeout.ms", config.delivery_timeout_ms.to_string())
-            .set("linger.ms", "5");
+            .set("linger.ms", "5")
+            // Checked when a record is enqueued, before anything later of
+            // its aggregate is sent: not above the broker's limit.
+            .set("message.max.bytes", config.max_record_bytes.to_string());
         if config.producer_idempotence {
             // Broker-side dedupe of retries; order kept per partition.
             client.set("enable.idempotence", "true");
@@ -93,11 +124,19 @@ impl Publisher {
         Ok(())
     }
 
-    /// Sends the batch in order and waits for every acknowledgement; one result per event.
-    pub async fn publish(&self, batch: &[PendingEvent]) -> Vec<Result<(), String>> {
+    /// Sends the batch in order and waits for every acknowledgement; one
+    /// result per event. Once an event of an aggregate cannot be enqueued,
+    /// that aggregate's later events are not sent ([`Failure::Behind`]).
+    pub async fn publish(&self, batch: &[PendingEvent]) -> Vec<Result<(), Failure>> {
         let started = Instant::now();
         let mut pending = Vec::with_capacity(batch.len());
+        let mut blocked: std::collections::HashSet<(&str, &str)> = Default::default();
         for event in batch {
+            let key = (event.aggregate_type.as_str(), event.aggregate_id.as_str());
+            if blocked.contains(&key) {
+                pending.push(Err(Failure::Behind));
+                continue;
+            }
             let meta = |key: &str| {
                 event
                     .metadata
@@ -117,7 +156,11 @@ impl Publisher {
                 correlation_id = %meta("correlation_id"),
                 causation_id = %meta("causation_id"),
             );
-            pending.push(self.send(event).instrument(span).await);
+            let sent = self.send(event).instrument(span).await;
+            if sent.is_err() {
+                blocked.insert(key);
+            }
+            pending.push(sent);
         }
         let mut results = Vec::with_capacity(batch.len());
         for (event, sent) in batch.iter().zip(pending) {
@@ -131,8 +174,8 @@ impl Publisher {
                             .record(lag as f64 / 1000.0);
                         Ok(())
                     }
-                    Ok(Err((error, _))) => Err(error.to_string()),
-                    Err(_) => Err("delivery cancelled".to_string()),
+                    Ok(Err((error, _))) => Err(Failure::kafka("delivery", &error)),
+                    Err(_) => Err(Failure::Transient("delivery cancelled".to_string())),
                 },
                 Err(error) => Err(error),
             };
@@ -145,7 +188,7 @@ impl Publisher {
     async fn send(
         &self,
         event: &PendingEvent,
-    ) -> Result<rdkafka::producer::DeliveryFuture, String> {
+    ) -> Result<rdkafka::producer::DeliveryFuture, Failure> {
         let stored = lms_schemas::StoredEvent {
             aggregate_type: &event.aggregate_type,
             aggregate_id: &event.aggregate_id,
@@ -155,11 +198,16 @@ impl Publisher {
             payload: &event.payload,
             metadata: &event.metadata,
         };
-        let avro = lms_schemas::to_avro(&stored).map_err(|e| format!("encoding: {e}"))?;
+        let avro = lms_schemas::to_avro(&stored)
+            .map_err(|e| Failure::Permanent(format!("encoding: {e}")))?;
         let topic = format!("{}{}", self.topic_prefix, avro.topic);
         let fields = match avro.value {
             apache_avro::types::Value::Record(fields) => fields,
-            _ => return Err("encoding: event is not an Avro record".into()),
+            _ => {
+                return Err(Failure::Permanent(
+                    "encoding: event is not an Avro record".into(),
+                ))
+            }
         };
         let strategy = SubjectNameStrategy::TopicRecordNameStrategyWithSchema(
             topic.clone(),
@@ -173,11 +221,19 @@ impl Publisher {
             .iter()
             .map(|(name, value)| (name.as_str(), value.clone()))
             .collect();
-        let bytes = self
-            .encoder
-            .encode(values, strategy)
-            .await
-            .map_err(|e| format!("schema registry: {e}"))?;
+        let bytes = self.encoder.encode(values, strategy).await.map_err(|e| {
+            let text = format!("schema registry: {e}");
+            // Only a refusal of this schema is final (409 incompatible,
+            // 422 invalid); an outage or a credential problem is not.
+            let refused = [e.error.as_str(), e.cause.as_deref().unwrap_or_default()]
+                .iter()
+                .any(|t| t.contains("status 409") || t.contains("status 422"));
+            if refused && !e.retriable {
+                Failure::Permanent(text)
+            } else {
+                Failure::Transient(text)
+            }
+        })?;
         // Confluent wire format: magic byte 0, then the 4-byte schema id.
         let schema_id = bytes
             .get(1..5)
@@ -205,7 +261,7 @@ impl Publisher {
             .headers(headers);
         self.producer
             .send_result(record)
-            .map_err(|(error, _)| format!("enqueue: {error}"))
+            .map_err(|(error, _)| Failure::kafka("enqueue", &error))
     }
 }
 

@@ -259,3 +259,235 @@ async fn a_relay_killed_mid_stream_loses_nothing_and_keeps_order() {
     server.stop().await;
     db.drop_database().await;
 }
+
+/// Writes a copy of the aggregate's event `from` as its next event, every
+/// `title` in it `bytes` long: an event no command can write (the domain
+/// bounds every field), as a bug or an older release might have. Returns
+/// its outbox position.
+async fn force_oversized_event(db: &TestDb, aggregate_id: &str, from: i64, bytes: usize) -> i64 {
+    fn grow(value: &mut serde_json::Value, bytes: usize) {
+        match value {
+            serde_json::Value::Object(fields) => {
+                for (name, field) in fields.iter_mut() {
+                    if name == "title" && field.is_string() {
+                        *field = serde_json::Value::String("x".repeat(bytes));
+                    } else {
+                        grow(field, bytes);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| grow(v, bytes)),
+            _ => {}
+        }
+    }
+    let (aggregate_type, event_type, event_version, mut payload, metadata): (
+        String,
+        String,
+        String,
+        serde_json::Value,
+        serde_json::Value,
+    ) = sqlx::query_as(
+        "SELECT aggregate_type, event_type, event_version, payload, metadata FROM events
+          WHERE aggregate_id = $1 AND sequence = $2",
+    )
+    .bind(aggregate_id)
+    .bind(from)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    grow(&mut payload, bytes);
+    let event_id = uuid::Uuid::now_v7();
+    let mut metadata = metadata;
+    metadata["event_id"] = serde_json::Value::String(event_id.to_string());
+    let mut tx = db.pool.begin().await.unwrap();
+    let position: i64 = sqlx::query_scalar(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata, event_id)
+         SELECT $1, $2, max(sequence) + 1, $3, $4, $5, $6, $7 FROM events
+          WHERE aggregate_type = $1 AND aggregate_id = $2
+         RETURNING position",
+    )
+    .bind(&aggregate_type)
+    .bind(aggregate_id)
+    .bind(&event_type)
+    .bind(&event_version)
+    .bind(&payload)
+    .bind(&metadata)
+    .bind(event_id)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO outbox (position) VALUES ($1)")
+        .bind(position)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    position
+}
+
+/// (key, sequence) of every record of the topics, first occurrences, in order per key.
+fn sequences_by_key(consumed: &[Consumed]) -> BTreeMap<String, Vec<i64>> {
+    let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for record in consumed {
+        let sequences = seen.entry(record.key.clone()).or_default();
+        if !sequences.contains(&record.sequence) {
+            sequences.push(record.sequence);
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_kafka_refuses_as_too_large_is_dead_lettered_its_aggregate_waits_and_others_flow()
+{
+    let db = TestDb::event_store().await;
+    let registry = Registry::start(&db.pool).await;
+    let server = CommandServer::start(&db).await;
+    let config = RelayConfig {
+        dead_letter_after_attempts: 2,
+        ..relay_config(&db, &shared_brokers(), &registry)
+    };
+    let relay = Relay::start(&config, &db.pool);
+    let instructor = Caller::instructor();
+    let blocked = course_with_modules(&server, instructor, 1).await;
+    wait_for_empty_outbox(&db.pool, Duration::from_secs(30)).await;
+
+    // Sequence 3: a 2 MB module title; sequence 4 through the command API.
+    let oversized = force_oversized_event(&db, &blocked, 2, 2_000_000).await;
+    server
+        .courses()
+        .add_module(instructor.req(AddModuleRequest {
+            command_id: new_id(),
+            course_id: blocked.clone(),
+            module_id: String::new(),
+            title: "After the big one".into(),
+        }))
+        .await
+        .expect("a command on the blocked course still works");
+    let flowing = course_with_modules(&server, instructor, 2).await;
+
+    let store = lms_relay::OutboxStore::new(db.pool.clone());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let letters = loop {
+        let letters = store.dead_letters().await.unwrap();
+        let left = backlog(&db.pool).await;
+        if !letters.is_empty() && left == 2 {
+            break letters;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no dead letter ({letters:?}) or backlog {left} != 2"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert_eq!(letter.position, oversized);
+    assert_eq!(letter.aggregate_id, blocked);
+    assert_eq!(letter.attempts, 2);
+    assert!(
+        letter.error.to_lowercase().contains("too large"),
+        "{}",
+        letter.error
+    );
+    assert_eq!(letter.waiting, 1, "sequence 4 waits behind it");
+
+    // On the topic: the blocked course up to 2, never 4 before 3; the other whole.
+    let consumed = consume_all(
+        &shared_brokers(),
+        &registry.url,
+        &topics(&config),
+        5,
+        Duration::from_secs(30),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let on_topic = sequences_by_key(
+        &consume_all(
+            &shared_brokers(),
+            &registry.url,
+            &topics(&config),
+            6,
+            Duration::from_secs(3),
+        )
+        .await,
+    );
+    assert!(consumed.len() >= 5);
+    assert_eq!(on_topic.get(&blocked), Some(&vec![1, 2]));
+    assert_eq!(on_topic.get(&flowing), Some(&vec![1, 2, 3]));
+
+    // Let it be tried again (as after raising the broker's limit): still too
+    // large here, so it is dead-lettered again after its attempts, and the
+    // later event still waits.
+    assert!(store.retry_dead_letter(oversized).await.unwrap());
+    assert!(!store.retry_dead_letter(oversized + 1_000).await.unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let letters = store.dead_letters().await.unwrap();
+        if letters.len() == 1 && letters[0].attempts == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not dead-lettered again: {letters:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(backlog(&db.pool).await, 2);
+
+    relay.stop().await.expect("relay ends cleanly");
+    server.stop().await;
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_is_bounded_in_bytes_and_passes_over_dead_lettered_aggregates() {
+    let db = TestDb::event_store().await;
+    let server = CommandServer::start(&db).await;
+    let instructor = Caller::instructor();
+    // No relay: the rows stay pending.
+    let first = course_with_modules(&server, instructor, 3).await;
+    let second = course_with_modules(&server, instructor, 1).await;
+    let store = lms_relay::OutboxStore::new(db.pool.clone());
+
+    let all = store.pending(500, i64::MAX).await.unwrap();
+    assert_eq!(all.len(), 6);
+    let positions: Vec<i64> = all.iter().map(|e| e.position).collect();
+    let mut sorted = positions.clone();
+    sorted.sort_unstable();
+    assert_eq!(positions, sorted, "position order");
+    assert_eq!(store.pending(2, i64::MAX).await.unwrap().len(), 2);
+    // A budget of one byte still loads one event; a budget of about two
+    // events' size loads two.
+    assert_eq!(store.pending(500, 1).await.unwrap().len(), 1);
+    let sizes: Vec<i64> = sqlx::query_scalar(
+        "SELECT (pg_column_size(e.payload) + pg_column_size(e.metadata))::bigint
+           FROM outbox o JOIN events e USING (position) ORDER BY position LIMIT 2",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        store.pending(500, sizes[0] + 1).await.unwrap().len(),
+        2,
+        "the second starts within the budget"
+    );
+    assert_eq!(
+        store.pending(500, sizes[0] + sizes[1]).await.unwrap().len(),
+        2
+    );
+
+    // A dead letter on the first course: none of its events is loaded.
+    store.dead_letter(&all[0], "refused", 5).await.unwrap();
+    let left = store.pending(500, i64::MAX).await.unwrap();
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().all(|e| e.aggregate_id == second));
+    let letters = store.dead_letters().await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].aggregate_id, first);
+    assert_eq!(letters[0].waiting, 3);
+
+    server.stop().await;
+    db.drop_database().await;
+}
