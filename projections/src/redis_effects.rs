@@ -7,12 +7,16 @@ use redis::aio::ConnectionManager;
 use redis::Script;
 use std::sync::OnceLock;
 
+/// KEYS[1] is the aggregate's sequence key and KEYS[i + 1] the key of the
+/// i-th command: every key the script touches is declared, as Redis asks
+/// of scripts (ACLs, replication, a cluster's slot checks). ARGV[2] holds
+/// each command's name and arguments without its key.
 const APPLY_IF_NEWER: &str = r#"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local sequence = tonumber(ARGV[1])
 if sequence <= current then return 0 end
-for _, command in ipairs(cjson.decode(ARGV[2])) do
-  redis.call(unpack(command))
+for i, command in ipairs(cjson.decode(ARGV[2])) do
+  redis.call(command[1], KEYS[i + 1], unpack(command, 2))
 end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
@@ -23,7 +27,8 @@ fn script() -> &'static Script {
     SCRIPT.get_or_init(|| Script::new(APPLY_IF_NEWER))
 }
 
-/// Commands for one event, all under `<prefix>:`.
+/// Commands for one event, all under `<prefix>:`; each is its name, its
+/// one key, then its other arguments.
 #[derive(Debug, Clone, Default)]
 pub struct RedisEffects {
     prefix: String,
@@ -51,69 +56,87 @@ impl RedisEffects {
         &self.commands
     }
 
-    /// Any Redis command; `args[1]` is usually a key from [`Self::key`].
-    pub fn command<I, S>(&mut self, args: I) -> &mut Self
+    /// A Redis command on one key (from [`Self::key`]), with its other arguments.
+    pub fn command<I, S>(&mut self, name: &str, key: &str, args: I) -> &mut Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.commands
-            .push(args.into_iter().map(Into::into).collect());
+        let mut command = vec![name.to_string(), key.to_string()];
+        command.extend(args.into_iter().map(Into::into));
+        self.commands.push(command);
         self
     }
 
     pub fn hset(&mut self, key: &str, fields: &[(&str, String)]) -> &mut Self {
-        let mut args = vec!["HSET".to_string(), key.to_string()];
+        let mut args = Vec::with_capacity(fields.len() * 2);
         for (field, value) in fields {
             args.push((*field).to_string());
             args.push(value.clone());
         }
-        self.command(args)
+        self.command("HSET", key, args)
     }
 
     pub fn hincrby(&mut self, key: &str, field: &str, by: i64) -> &mut Self {
-        self.command([
-            "HINCRBY".to_string(),
-            key.into(),
-            field.into(),
-            by.to_string(),
-        ])
+        self.command("HINCRBY", key, [field.to_string(), by.to_string()])
     }
 
     pub fn hdel(&mut self, key: &str, fields: &[&str]) -> &mut Self {
-        let mut args = vec!["HDEL".to_string(), key.to_string()];
-        args.extend(fields.iter().map(|f| f.to_string()));
-        self.command(args)
+        self.command("HDEL", key, fields.iter().copied())
     }
 
     pub fn set(&mut self, key: &str, value: String) -> &mut Self {
-        self.command(["SET".to_string(), key.into(), value])
+        self.command("SET", key, [value])
     }
 
     pub fn incrby(&mut self, key: &str, by: i64) -> &mut Self {
-        self.command(["INCRBY".to_string(), key.into(), by.to_string()])
+        self.command("INCRBY", key, [by.to_string()])
     }
 
     pub fn zadd(&mut self, key: &str, score: i64, member: &str) -> &mut Self {
-        self.command([
-            "ZADD".to_string(),
-            key.into(),
-            score.to_string(),
-            member.into(),
-        ])
+        self.command("ZADD", key, [score.to_string(), member.to_string()])
     }
 
     pub fn zrem(&mut self, key: &str, member: &str) -> &mut Self {
-        self.command(["ZREM".to_string(), key.into(), member.into()])
+        self.command("ZREM", key, [member])
+    }
+
+    /// The script's invocation: the sequence key and every command's key
+    /// declared, the commands without their keys.
+    fn invocation(&self, seq_key: &str, sequence: i64) -> redis::ScriptInvocation<'static> {
+        let mut invocation = script().key(seq_key);
+        let (keys, commands) = self.keys_and_commands();
+        for key in keys {
+            invocation.key(key);
+        }
+        invocation.arg(sequence).arg(commands);
+        invocation
+    }
+
+    /// Each command's key, in order, and the commands as JSON without them.
+    fn keys_and_commands(&self) -> (Vec<&str>, String) {
+        let mut keys = Vec::with_capacity(self.commands.len());
+        let mut without_keys: Vec<Vec<&str>> = Vec::with_capacity(self.commands.len());
+        for command in &self.commands {
+            keys.push(command.get(1).map(String::as_str).unwrap_or_default());
+            without_keys.push(
+                command
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != 1)
+                    .map(|(_, a)| a.as_str())
+                    .collect(),
+            );
+        }
+        let commands = serde_json::to_string(&without_keys).unwrap_or_else(|_| "[]".into());
+        (keys, commands)
     }
 
     /// Queues [`Self::apply_if_newer`] on a pipeline (a rebuild's batch);
     /// the script must be loaded first ([`Self::load_script`]).
     pub fn pipeline(&self, pipe: &mut redis::Pipeline, seq_key: &str, sequence: i64) {
-        let commands = serde_json::to_string(&self.commands).unwrap_or_else(|_| "[]".into());
-        let mut invocation = script().key(seq_key);
-        invocation.arg(sequence).arg(commands);
-        pipe.invoke_script(&invocation).ignore();
+        pipe.invoke_script(&self.invocation(seq_key, sequence))
+            .ignore();
     }
 
     /// Loads the script so pipelined invocations (EVALSHA) find it.
@@ -132,11 +155,8 @@ impl RedisEffects {
         seq_key: &str,
         sequence: i64,
     ) -> Result<bool, redis::RedisError> {
-        let commands = serde_json::to_string(&self.commands).unwrap_or_else(|_| "[]".into());
-        let applied: i64 = script()
-            .key(seq_key)
-            .arg(sequence)
-            .arg(commands)
+        let applied: i64 = self
+            .invocation(seq_key, sequence)
             .invoke_async(redis)
             .await?;
         Ok(applied == 1)
@@ -218,5 +238,28 @@ impl BatchEffects {
             effects.pipeline(&mut pipe, key, *sequence);
         }
         pipe.query_async(redis).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_a_command_touches_is_declared_and_not_passed_as_an_argument() {
+        let mut effects = RedisEffects::new("p");
+        let card = effects.key("course:1");
+        let published = effects.key("courses:published:t");
+        effects
+            .hset(&card, &[("title", "T".into()), ("capacity", "3".into())])
+            .zadd(&published, 7, "1")
+            .hdel(&card, &["plan"]);
+        let (keys, commands) = effects.keys_and_commands();
+        assert_eq!(keys, vec![card.as_str(), published.as_str(), card.as_str()]);
+        assert_eq!(
+            commands,
+            r#"[["HSET","title","T","capacity","3"],["ZADD","7","1"],["HDEL","plan"]]"#
+        );
+        assert!(!commands.contains("p:"), "no key among the arguments");
     }
 }
