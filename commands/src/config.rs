@@ -37,6 +37,12 @@ pub struct Config {
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info,lms_commands=debug`.
     pub log: String,
+    /// API calls served at once; more are refused with RESOURCE_EXHAUSTED.
+    pub grpc_max_concurrent_requests: usize,
+    /// How long an API call may take before it is cancelled.
+    pub grpc_request_timeout_ms: u64,
+    /// Postgres `statement_timeout` of every connection (0: none).
+    pub db_statement_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -56,8 +62,31 @@ impl Default for Config {
             jwks_refresh_secs: 300,
             log_format: LogFormat::Text,
             log: "info".into(),
+            grpc_max_concurrent_requests: 256,
+            grpc_request_timeout_ms: 30_000,
+            db_statement_timeout_ms: 10_000,
         }
     }
 }
 
 impl Settings for Config {}
+
+impl Config {
+    /// The gRPC server's bounds.
+    pub fn grpc_limits(&self) -> lms_runtime::grpc::Limits {
+        lms_runtime::grpc::Limits {
+            max_concurrent_requests: self.grpc_max_concurrent_requests,
+            request_timeout: std::time::Duration::from_millis(self.grpc_request_timeout_ms),
+        }
+    }
+
+    /// The connect options: the URL plus the statement timeout.
+    pub fn database_options(
+        &self,
+    ) -> Result<sqlx::postgres::PgConnectOptions, lms_runtime::database::DatabaseError> {
+        Ok(lms_runtime::database::with_statement_timeout(
+            lms_runtime::database::options(&self.database_url)?,
+            std::time::Duration::from_millis(self.db_statement_timeout_ms),
+        ))
+    }
+}

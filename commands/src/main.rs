@@ -17,7 +17,8 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::load()?;
     telemetry::init_tracing(&config.log, config.log_format);
 
-    let pool = database::connect(&config.database_url, config.db_max_connections).await?;
+    let pool =
+        database::connect_with(config.database_options()?, config.db_max_connections).await?;
     store::migrate(&pool)
         .await
         .context("migrating the event store")?;

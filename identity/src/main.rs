@@ -72,7 +72,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn connect(config: &Config) -> anyhow::Result<sqlx::PgPool> {
-    let pool = database::connect(&config.database_url, config.db_max_connections).await?;
+    let pool =
+        database::connect_with(config.database_options()?, config.db_max_connections).await?;
     lms_commands::store::migrate(&pool)
         .await
         .context("migrating the event store")?;

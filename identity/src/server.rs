@@ -105,6 +105,7 @@ pub async fn serve(
     });
     let jwks = tokio::spawn(http::serve(listeners.jwks, ring.jwks(), shutdown.clone()));
     let grpc = GrpcServer::new(lms_proto::FILE_DESCRIPTOR_SET)
+        .limits(config.grpc_limits())
         .add_service(api)
         .serve(listeners.grpc, listeners.metrics, shutdown.clone())
         .await;

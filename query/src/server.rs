@@ -48,6 +48,7 @@ pub async fn serve(
 
     let auth = Authenticate::required(verifier);
     GrpcServer::new(lms_proto::FILE_DESCRIPTOR_SET)
+        .limits(config.grpc_limits())
         .add_service(InterceptedService::new(course_api, auth.clone()))
         .add_service(InterceptedService::new(student_api, auth.clone()))
         .add_service(InterceptedService::new(billing_api, auth))

@@ -1112,3 +1112,130 @@ async fn another_tenants_rows_do_not_exist_for_a_viewer_whatever_their_role() {
     server.stop().await;
     db.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_slow_calls_at_once_are_shed_with_resource_exhausted_and_the_server_stays_up() {
+    let db = TestDb::read_models().await;
+    let config = Config {
+        read_your_writes_timeout_ms: 1500,
+        grpc_max_concurrent_requests: 16,
+        ..Config::default()
+    };
+    let server = QueryServer::start_with(&db, config).await;
+    let student = Uuid::now_v7();
+    let aggregate = Uuid::now_v7().to_string();
+    set_applied(
+        &db.pool,
+        "dashboard",
+        "student-dashboard",
+        "Enrollment",
+        &aggregate,
+        1,
+    )
+    .await;
+    let request = |sequence| GetStudentDashboardRequest {
+        student_id: student.to_string(),
+        min_position: Some(MinPosition {
+            aggregate_id: aggregate.clone(),
+            sequence,
+        }),
+    };
+    // Slow: each waits the whole read-your-writes timeout for sequence 2.
+    let calls = (0..1_000).map(|_| {
+        let mut students = server.students();
+        let request = request(2);
+        async move { students.get_student_dashboard(request).await }
+    });
+    let results = futures::future::join_all(calls).await;
+    let mut codes: std::collections::BTreeMap<String, usize> = Default::default();
+    for result in &results {
+        let code = match result {
+            Ok(_) => "OK".to_string(),
+            Err(status) => format!("{:?}", status.code()),
+        };
+        *codes.entry(code).or_default() += 1;
+    }
+    let shed = codes.get("ResourceExhausted").copied().unwrap_or(0);
+    let waited = codes.get("Unavailable").copied().unwrap_or(0);
+    assert_eq!(shed + waited, 1_000, "{codes:?}");
+    assert!(shed >= 900, "{codes:?}");
+    assert!(waited >= 16, "{codes:?}");
+    let busy = results
+        .iter()
+        .find_map(|r| {
+            r.as_ref()
+                .err()
+                .filter(|s| s.code() == Code::ResourceExhausted)
+        })
+        .expect("a shed call");
+    assert_eq!(busy.message(), "server busy; retry later");
+
+    // Still up: a call that needs no wait is served.
+    server
+        .students()
+        .get_student_dashboard(request(1))
+        .await
+        .expect("served after the burst");
+    server.stop().await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_call_longer_than_the_request_timeout_is_cancelled() {
+    let db = TestDb::read_models().await;
+    let config = Config {
+        read_your_writes_timeout_ms: 10_000,
+        grpc_request_timeout_ms: 300,
+        ..Config::default()
+    };
+    let server = QueryServer::start_with(&db, config).await;
+    let started = std::time::Instant::now();
+    let status = server
+        .students()
+        .get_student_dashboard(GetStudentDashboardRequest {
+            student_id: Uuid::now_v7().to_string(),
+            min_position: Some(MinPosition {
+                aggregate_id: Uuid::now_v7().to_string(),
+                sequence: 1,
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Cancelled, "{status:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    server.stop().await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn every_connection_of_the_service_has_its_statement_timeout() {
+    let db = TestDb::read_models().await;
+    let config = Config {
+        database_url: db.secret_url(),
+        db_statement_timeout_ms: 200,
+        ..Config::default()
+    };
+    let pool = lms_runtime::database::connect_with(config.database_options().unwrap(), 2)
+        .await
+        .unwrap();
+    let shown: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(shown, "200ms");
+    let error = sqlx::query("SELECT pg_sleep(2)")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    let code = error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.to_string());
+    assert_eq!(code.as_deref(), Some("57014"), "{error}");
+    pool.close().await;
+    db.drop_database().await;
+}

@@ -18,6 +18,11 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     sqlx::query(&format!("SET search_path TO {BOOKKEEPING_SCHEMA}"))
         .execute(&mut conn)
         .await?;
+    // Not bound by the service's statement timeout: a migration may take
+    // longer than any request.
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut conn)
+        .await?;
     let outcome = sqlx::migrate!("./migrations").run(&mut conn).await;
     let _ = conn.close().await;
     outcome

@@ -31,6 +31,16 @@ pub fn options(url: &SecretString) -> Result<PgConnectOptions, DatabaseError> {
     PgConnectOptions::from_str(url.expose_secret()).map_err(DatabaseError::InvalidUrl)
 }
 
+/// `options` with a `statement_timeout` on every connection (zero: none):
+/// a statement that runs longer is cancelled (SQLSTATE 57014) and its
+/// connection returns to the pool.
+pub fn with_statement_timeout(options: PgConnectOptions, timeout: Duration) -> PgConnectOptions {
+    if timeout.is_zero() {
+        return options;
+    }
+    options.options([("statement_timeout", timeout.as_millis().to_string())])
+}
+
 /// A pool of `max_connections` on `url`, retried while Postgres is
 /// unavailable (see [`is_unavailable`]); a wrong password fails at once.
 pub async fn connect(url: &SecretString, max_connections: u32) -> Result<PgPool, DatabaseError> {

@@ -74,9 +74,12 @@ impl CommandServer {
     ) -> CommandServer {
         config.database_url = db.secret_url();
         let (grpc, addr, metrics, metrics_addr) = crate::grpc::listeners().await;
-        let pool = lms_runtime::database::connect(&config.database_url, config.db_max_connections)
-            .await
-            .expect("pool");
+        let pool = lms_runtime::database::connect_with(
+            config.database_options().expect("options"),
+            config.db_max_connections,
+        )
+        .await
+        .expect("pool");
         let server = Background::spawn(|stop| async move {
             if let Err(e) = server::serve(&config, pool, verifier, grpc, Some(metrics), stop).await
             {

@@ -82,9 +82,10 @@ impl IdentityServer {
             jwks.local_addr().expect("jwks addr"),
             lms_identity::http::JWKS_PATH
         );
-        let pool = lms_runtime::database::connect(&config.database_url, 10)
-            .await
-            .expect("pool");
+        let pool =
+            lms_runtime::database::connect_with(config.database_options().expect("options"), 10)
+                .await
+                .expect("pool");
         let serve_config = config.clone();
         let server = Background::spawn(|stop| async move {
             let listeners = Listeners {

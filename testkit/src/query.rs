@@ -43,9 +43,10 @@ impl QueryServer {
             config.redis_prefix = crate::redis::unique_prefix();
         }
         let (grpc, addr, metrics, metrics_addr) = crate::grpc::listeners().await;
-        let pool = lms_runtime::database::connect(&config.database_url, 10)
-            .await
-            .expect("pool");
+        let pool =
+            lms_runtime::database::connect_with(config.database_options().expect("options"), 10)
+                .await
+                .expect("pool");
         let redis = crate::redis::connect().await;
         let prefix = config.redis_prefix.clone();
         let server_redis = redis.clone();

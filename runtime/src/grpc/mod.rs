@@ -1,12 +1,15 @@
 //! The gRPC server every service runs: its APIs plus health and reflection,
-//! `/metrics` beside it, and a graceful stop (health turns NOT_SERVING,
-//! in-flight calls finish) when the shutdown token is cancelled.
+//! `/metrics` beside it, a graceful stop (health turns NOT_SERVING,
+//! in-flight calls finish) when the shutdown token is cancelled, and
+//! [`Limits`]: a bound on the API calls served at once (beyond it a call is
+//! refused at once with RESOURCE_EXHAUSTED) and on how long one may take.
 
 pub mod status;
 
 use crate::shutdown::Shutdown;
 use crate::telemetry;
 use std::convert::Infallible;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tonic::body::Body;
@@ -28,11 +31,33 @@ pub enum ServeError {
     Join(#[from] tokio::task::JoinError),
 }
 
+/// Bounds on one server's API calls (health and reflection are not
+/// counted, so probes answer under load).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Calls served at once; one more is refused at once with
+    /// RESOURCE_EXHAUSTED ("server busy") instead of queueing.
+    pub max_concurrent_requests: usize,
+    /// How long a call may take; then it ends with CANCELLED ("Timeout
+    /// expired") and its work is dropped.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_concurrent_requests: 256,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// The APIs of one service, served with [`GrpcServer::serve`].
 pub struct GrpcServer {
     routes: RoutesBuilder,
     names: Vec<&'static str>,
     descriptor_sets: Vec<&'static [u8]>,
+    limits: Limits,
 }
 
 impl GrpcServer {
@@ -43,7 +68,14 @@ impl GrpcServer {
             routes: RoutesBuilder::default(),
             names: Vec::new(),
             descriptor_sets: vec![descriptor_set, tonic_health::pb::FILE_DESCRIPTOR_SET],
+            limits: Limits::default(),
         }
+    }
+
+    /// Replaces the default [`Limits`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Adds an API; health reports it SERVING while the server runs.
@@ -89,9 +121,11 @@ impl GrpcServer {
         let stop = shutdown.child_token();
         let mut tasks = JoinSet::new();
         let grpc_stop = stop.clone();
-        let routes = self.routes.routes();
+        let routes = limited(self.routes.routes(), self.limits.max_concurrent_requests);
+        let timeout = self.limits.request_timeout;
         tasks.spawn(async move {
             tonic::transport::Server::builder()
+                .timeout(timeout)
                 .add_routes(routes)
                 .add_service(health_service)
                 .add_service(reflection)
@@ -129,4 +163,23 @@ impl GrpcServer {
         }
         outcome
     }
+}
+
+/// The API routes behind one shared concurrency limit that sheds load: a
+/// call beyond `max` gets RESOURCE_EXHAUSTED at once.
+fn limited(routes: tonic::service::Routes, max: usize) -> tonic::service::Routes {
+    use tower::ServiceBuilder;
+    let router = routes.into_axum_router().layer(
+        ServiceBuilder::new()
+            .layer(axum::error_handling::HandleErrorLayer::new(
+                |_: tower::BoxError| async {
+                    metrics::counter!("lms_grpc_shed_total").increment(1);
+                    tonic::Status::resource_exhausted("server busy; retry later")
+                        .into_http::<axum::body::Body>()
+                },
+            ))
+            .load_shed()
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(max.max(1))),
+    );
+    tonic::service::Routes::from(router)
 }
