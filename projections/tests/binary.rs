@@ -71,7 +71,9 @@ async fn run_projects_exposes_metrics_and_stops_on_sigterm() {
     assert!(output.status.success(), "{output:?}");
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(
-        stdout.contains("course-catalog: applied 0, skipped 0, failed again 0"),
+        stdout.contains(
+            "course-catalog: parked: applied 0, still parked 0; DLQ: applied 0, skipped 0, failed again 0"
+        ),
         "{stdout}"
     );
     h.stop().await;

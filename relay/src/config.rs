@@ -39,8 +39,13 @@ pub struct RelayConfig {
     /// for brokers that mishandle it; order is then kept with one request in
     /// flight per connection.
     pub producer_idempotence: bool,
-    /// Advisory-lock key electing the single active relay.
-    pub leader_lock_key: i64,
+    /// The lease row electing the single active relay (relays sharing a
+    /// database and a name elect one leader).
+    pub leader_lease_name: String,
+    /// How long a lease lasts without renewal: a standby takes over at most
+    /// about this long after the leader stopped renewing (crashed, cut
+    /// off). A batch (bounded by `delivery_timeout_ms`) must fit in it.
+    pub leader_lease_ms: u64,
     pub metrics_addr: String,
     pub log_format: LogFormat,
     pub log: String,
@@ -65,7 +70,8 @@ impl Default for RelayConfig {
             poll_interval_ms: 500,
             delivery_timeout_ms: 10_000,
             producer_idempotence: true,
-            leader_lock_key: 0x6c6d_735f_7265_6c61, // "lms_rela"
+            leader_lease_name: "lms-relay".into(),
+            leader_lease_ms: 15_000,
             metrics_addr: "127.0.0.1:9102".into(),
             log_format: LogFormat::Text,
             log: "info".into(),
@@ -76,6 +82,10 @@ impl Default for RelayConfig {
 impl Settings for RelayConfig {}
 
 impl RelayConfig {
+    pub fn leader_lease(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.leader_lease_ms.max(300))
+    }
+
     pub fn topic(&self, base: &str) -> String {
         format!("{}{}", self.topic_prefix, base)
     }

@@ -1,7 +1,8 @@
 //! The outbox relay: publishes every committed event to Kafka, Avro-encoded in
 //! the Confluent wire format, one topic per aggregate type, key = aggregate id,
 //! in per-aggregate order; rows are marked published only after the broker
-//! acknowledged them. One relay leads (Postgres advisory lock); others stand by.
+//! acknowledged them. One relay leads (a lease row with an expiry); others
+//! stand by and take over once it expired.
 //! An event that cannot be published however often it is tried becomes a
 //! dead letter (`outbox_dead_letters`): its aggregate's later events wait
 //! behind it, every other aggregate's flow on.
@@ -65,13 +66,14 @@ pub async fn run(
         }
     }
     let store = OutboxStore::new(pool.clone());
+    let holder = uuid::Uuid::now_v7();
     let mut failures: u32 = 0;
     // Leadership lost (its connection broke) or a database error: stand by
     // and take the lead again once it can be had.
     loop {
         let mut leadership = tokio::select! {
             _ = &mut shutdown => break,
-            leadership = Leadership::acquire(&pool, config.leader_lock_key) => match leadership {
+            leadership = Leadership::acquire(&pool, &config.leader_lease_name, holder, config.leader_lease()) => match leadership {
                 Ok(leadership) => leadership,
                 Err(error) => {
                     failures = failures.saturating_add(1);
@@ -94,7 +96,10 @@ pub async fn run(
         )
         .await;
         match led {
-            Ok(()) => break,
+            Ok(()) => {
+                leadership.release().await;
+                break;
+            }
             Err(error) => {
                 failures = failures.saturating_add(1);
                 tracing::warn!(%error, "relay interrupted; standing by to lead again");
@@ -108,6 +113,20 @@ pub async fn run(
     }
     tracing::info!("relay stopped");
     Ok(())
+}
+
+/// `work` while the lease is valid: a database that stops answering (a cut
+/// connection) cannot keep a relay that lost the lease publishing.
+async fn within<T, E: Into<RelayError>>(
+    leadership: &Leadership,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, RelayError> {
+    match tokio::time::timeout_at(leadership.valid_until(), work).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(RelayError::LeadershipLost(
+            "the lease ran out waiting for the database".into(),
+        )),
+    }
 }
 
 /// 200 ms, 400 ms, … capped at 6.4 s.
@@ -125,17 +144,21 @@ async fn lead(
     publisher: &mut Publisher,
     shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Result<(), RelayError> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(OUTBOX_CHANNEL).await?;
+    let mut listener = within(leadership, PgListener::connect_with(pool)).await?;
+    within(leadership, listener.listen(OUTBOX_CHANNEL)).await?;
     let poll = Duration::from_millis(config.poll_interval_ms);
     let mut failures: u32 = 0;
     loop {
         leadership.check().await?;
-        let batch = store
-            .pending(config.batch_size, config.batch_max_bytes)
-            .await?;
-        metrics::gauge!("lms_outbox_backlog").set(store.backlog().await? as f64);
-        metrics::gauge!("lms_outbox_dead_letters").set(store.dead_letter_count().await? as f64);
+        let batch = within(
+            leadership,
+            store.pending(config.batch_size, config.batch_max_bytes),
+        )
+        .await?;
+        let backlog = within(leadership, store.backlog()).await?;
+        metrics::gauge!("lms_outbox_backlog").set(backlog as f64);
+        let dead = within(leadership, store.dead_letter_count()).await?;
+        metrics::gauge!("lms_outbox_dead_letters").set(dead as f64);
         if batch.is_empty() {
             tokio::select! {
                 _ = &mut *shutdown => return Ok(()),
@@ -146,9 +169,11 @@ async fn lead(
         }
         let span =
             tracing::info_span!("relay_batch", size = batch.len(), first = batch[0].position);
-        let outcome = span
-            .in_scope(|| async { publish_batch(config, publisher, store, &batch).await })
-            .await?;
+        let outcome = within(
+            leadership,
+            span.in_scope(|| async { publish_batch(config, publisher, store, &batch).await }),
+        )
+        .await?;
         if outcome.failed > 0 {
             // A fatal error (e.g. the idempotent producer's state lost in a
             // broker restart) leaves the producer unusable: start a new one.

@@ -185,6 +185,8 @@ async fn a_relay_killed_mid_stream_loses_nothing_and_keeps_order() {
         .env("LMS_POLL_INTERVAL_MS", "100")
         .env("LMS_METRICS_ADDR", "127.0.0.1:0")
         .env("LMS_BATCH_SIZE", "100")
+        // The restarted relay takes over the killed one's lease once it expired.
+        .env("LMS_LEADER_LEASE_MS", "3000")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -488,6 +490,108 @@ async fn a_batch_is_bounded_in_bytes_and_passes_over_dead_lettered_aggregates() 
     assert_eq!(letters[0].aggregate_id, first);
     assert_eq!(letters[0].waiting, 3);
 
+    server.stop().await;
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_the_leaders_connection_is_cut_the_standby_publishes_within_the_lease() {
+    let db = TestDb::event_store().await;
+    let registry = Registry::start(&db.pool).await;
+    let server = CommandServer::start(&db).await;
+    let config = RelayConfig {
+        leader_lease_ms: 2_000,
+        ..relay_config(&db, &shared_brokers(), &registry)
+    };
+    let lease = Duration::from_millis(config.leader_lease_ms);
+
+    // The leader reaches Postgres only through a proxy the test can cut.
+    let options: sqlx::postgres::PgConnectOptions = db.url.parse().unwrap();
+    let upstream = format!("{}:{}", options.get_host(), options.get_port());
+    let proxy = lms_testkit::proxy::Proxy::start(
+        tokio::net::lookup_host(&upstream)
+            .await
+            .unwrap()
+            .next()
+            .unwrap(),
+    )
+    .await;
+    let proxied = db.url.replacen(&upstream, &proxy.addr.to_string(), 1);
+    assert_ne!(proxied, db.url, "the URL names {upstream}");
+    let leader_pool = lms_runtime::database::connect(&lms_runtime::SecretString::from(proxied), 5)
+        .await
+        .unwrap();
+    let leader = Relay::start(&config, &leader_pool);
+    let instructor = Caller::instructor();
+    course_with_modules(&server, instructor, 5).await;
+    wait_for_empty_outbox(&db.pool, Duration::from_secs(30)).await;
+    let holder = || async {
+        sqlx::query_scalar::<_, uuid::Uuid>("SELECT holder FROM relay_lease")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+    };
+    let first = holder().await;
+
+    // A standby does not take a lease that is being renewed.
+    let standby = Relay::start(&config, &db.pool);
+    tokio::time::sleep(lease * 2).await;
+    assert_eq!(holder().await, first, "the standby waited");
+
+    // Commands keep coming while the leader is cut off mid-stream.
+    let writer = {
+        let server = &server;
+        async move {
+            for _ in 0..10 {
+                course_with_modules(server, instructor, 9).await;
+            }
+        }
+    };
+    let cutter = async {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while db.total_events().await < 40 {
+            assert!(Instant::now() < deadline, "commands too slow");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        proxy.cut();
+        let cut_at = Instant::now();
+        loop {
+            if holder().await != first {
+                break cut_at.elapsed();
+            }
+            assert!(
+                cut_at.elapsed() < Duration::from_secs(30),
+                "no takeover in 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let ((), takeover) = tokio::join!(writer, cutter);
+    assert!(
+        takeover < lease * 3,
+        "the standby took over {takeover:?} after the cut (lease {lease:?})"
+    );
+
+    wait_for_empty_outbox(&db.pool, Duration::from_secs(60)).await;
+    let total = db.total_events().await as usize;
+    assert_eq!(total, 6 + 100);
+    let consumed = consume_all(
+        &shared_brokers(),
+        &registry.url,
+        &topics(&config),
+        total,
+        Duration::from_secs(30),
+    )
+    .await;
+    // Every event, and per key the first occurrences in order: duplicates
+    // only, never a gap or a reorder.
+    assert_topics_match_store(&db, &consumed).await;
+
+    standby.stop().await.expect("standby ends cleanly");
+    leader
+        .stop()
+        .await
+        .expect("the cut-off leader ends cleanly");
     server.stop().await;
     db.drop_database().await;
 }

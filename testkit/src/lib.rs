@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod paths;
 pub mod ports;
 pub mod process;
+pub mod proxy;
 pub mod wait;
 
 #[cfg(any(feature = "commands", feature = "query"))]
