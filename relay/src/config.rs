@@ -31,6 +31,14 @@ pub struct RelayConfig {
     /// Failed attempts after which an event whose failure retrying cannot
     /// fix moves to `outbox_dead_letters` (its aggregate waits behind it).
     pub dead_letter_after_attempts: i32,
+    /// Published outbox rows are deleted this long after publication (0:
+    /// kept); the event itself stays in the store.
+    pub outbox_retention_hours: u64,
+    /// The commands' idempotency record is deleted after this long (0:
+    /// kept): a command id retried later runs again as a new command.
+    pub command_log_retention_hours: u64,
+    /// How often the leader prunes.
+    pub prune_interval_secs: u64,
     /// Fallback poll when no NOTIFY arrives.
     pub poll_interval_ms: u64,
     /// How long the producer keeps retrying one message before reporting failure.
@@ -67,6 +75,9 @@ impl Default for RelayConfig {
             batch_max_bytes: 8 * 1024 * 1024,
             max_record_bytes: 1_000_000,
             dead_letter_after_attempts: 5,
+            outbox_retention_hours: 24,
+            command_log_retention_hours: 720,
+            prune_interval_secs: 300,
             poll_interval_ms: 500,
             delivery_timeout_ms: 10_000,
             producer_idempotence: true,

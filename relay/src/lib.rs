@@ -38,6 +38,9 @@ pub enum RelayError {
     Registry(#[from] schema_registry_converter::error::SRCError),
 }
 
+/// Rows deleted per pruning statement.
+const PRUNE_BATCH: i64 = 5_000;
+
 /// Failed batches in a row after which the producer is replaced.
 const RECREATE_AFTER_FAILURES: u32 = 3;
 
@@ -148,8 +151,28 @@ async fn lead(
     within(leadership, listener.listen(OUTBOX_CHANNEL)).await?;
     let poll = Duration::from_millis(config.poll_interval_ms);
     let mut failures: u32 = 0;
+    let prune_every = Duration::from_secs(config.prune_interval_secs.max(1));
+    let mut pruned_at: Option<tokio::time::Instant> = None;
     loop {
         leadership.check().await?;
+        if pruned_at.is_none_or(|at| at.elapsed() >= prune_every) {
+            let hours = |h: u64| Duration::from_secs(h.saturating_mul(3600));
+            let (outbox, commands) = within(
+                leadership,
+                store.prune(
+                    hours(config.outbox_retention_hours),
+                    hours(config.command_log_retention_hours),
+                    PRUNE_BATCH,
+                ),
+            )
+            .await?;
+            metrics::counter!("lms_outbox_pruned_total").increment(outbox);
+            metrics::counter!("lms_command_log_pruned_total").increment(commands);
+            if outbox + commands > 0 {
+                tracing::info!(outbox, commands, "pruned rows past their retention");
+            }
+            pruned_at = Some(tokio::time::Instant::now());
+        }
         let batch = within(
             leadership,
             store.pending(config.batch_size, config.batch_max_bytes),

@@ -151,6 +151,57 @@ impl OutboxStore {
         Ok(removed > 0)
     }
 
+    /// Deletes published outbox rows older than `outbox` and command-log
+    /// rows older than `command_log` (a zero keeps them), at most `batch`
+    /// rows per statement so no lock is held long; the rows deleted.
+    pub async fn prune(
+        &self,
+        outbox: std::time::Duration,
+        command_log: std::time::Duration,
+        batch: i64,
+    ) -> Result<(u64, u64), sqlx::Error> {
+        let mut deleted = (0, 0);
+        if !outbox.is_zero() {
+            loop {
+                let n = sqlx::query(
+                    "DELETE FROM outbox WHERE position IN (
+                        SELECT position FROM outbox
+                         WHERE published_at < now() - make_interval(secs => $1)
+                         ORDER BY position LIMIT $2)",
+                )
+                .bind(outbox.as_secs_f64())
+                .bind(batch)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                deleted.0 += n;
+                if n < batch as u64 {
+                    break;
+                }
+            }
+        }
+        if !command_log.is_zero() {
+            loop {
+                let n = sqlx::query(
+                    "DELETE FROM command_log WHERE (tenant_id, command_id) IN (
+                        SELECT tenant_id, command_id FROM command_log
+                         WHERE recorded_at < now() - make_interval(secs => $1)
+                         ORDER BY recorded_at LIMIT $2)",
+                )
+                .bind(command_log.as_secs_f64())
+                .bind(batch)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                deleted.1 += n;
+                if n < batch as u64 {
+                    break;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
     pub async fn backlog(&self) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
             .fetch_one(&self.pool)

@@ -595,3 +595,57 @@ async fn when_the_leaders_connection_is_cut_the_standby_publishes_within_the_lea
     server.stop().await;
     db.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn published_outbox_rows_and_the_command_log_are_pruned_after_their_retention() {
+    let db = TestDb::event_store().await;
+    let server = CommandServer::start(&db).await;
+    let instructor = Caller::instructor();
+    // 2 + 3 events and 5 commands; no relay runs.
+    course_with_modules(&server, instructor, 1).await;
+    course_with_modules(&server, instructor, 2).await;
+    // Two published two days ago, one an hour ago, two never; three
+    // commands recorded 40 days ago.
+    sqlx::query(
+        "UPDATE outbox SET published_at = now() - CASE WHEN position <= (SELECT min(position) + 1 FROM outbox)
+                                                     THEN interval '2 days' ELSE interval '1 hour' END
+          WHERE position <= (SELECT min(position) + 2 FROM outbox)",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE command_log SET recorded_at = now() - interval '40 days'
+          WHERE (tenant_id, command_id) IN (SELECT tenant_id, command_id FROM command_log
+                                             ORDER BY recorded_at LIMIT 3)",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let store = lms_relay::OutboxStore::new(db.pool.clone());
+    let day = Duration::from_secs(24 * 3600);
+
+    // Zero keeps everything.
+    assert_eq!(
+        store
+            .prune(Duration::ZERO, Duration::ZERO, 1)
+            .await
+            .unwrap(),
+        (0, 0)
+    );
+    // In batches of one: every old row, nothing younger, nothing unpublished.
+    assert_eq!(store.prune(day, 30 * day, 1).await.unwrap(), (2, 3));
+    let (outbox, unpublished, commands): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox WHERE published_at IS NULL),
+                (SELECT count(*) FROM command_log)",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!((outbox, unpublished, commands), (3, 2, 2));
+    assert_eq!(db.total_events().await, 5, "the events themselves stay");
+    assert_eq!(store.prune(day, 30 * day, 1).await.unwrap(), (0, 0));
+
+    server.stop().await;
+    db.drop_database().await;
+}
