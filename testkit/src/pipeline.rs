@@ -43,6 +43,11 @@ impl Worker {
 
 impl Harness {
     pub async fn start() -> Harness {
+        Self::start_with_redis(crate::redis::url()).await
+    }
+
+    /// [`Self::start`] with the workers on the Redis at `redis_url`.
+    pub async fn start_with_redis(redis_url: String) -> Harness {
         let db = TestDb::event_store().await;
         lms_readmodels::migrate(&db.pool)
             .await
@@ -52,7 +57,7 @@ impl Harness {
         let relay_config = relay_config(&db, &shared_brokers(), &registry.url);
         let config = Config {
             database_url: db.secret_url(),
-            redis_url: SecretString::from(crate::redis::url()),
+            redis_url: SecretString::from(redis_url),
             redis_prefix: crate::redis::unique_prefix(),
             kafka_brokers: relay_config.kafka_brokers.clone(),
             schema_registry_url: registry.url.clone(),

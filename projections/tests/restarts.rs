@@ -1,0 +1,142 @@
+//! A store restarting under a running worker: Redis killed and started
+//! again while 2,000 commands flow, answering LOADING while it reloads its
+//! data. Nothing is dead-lettered or parked, and the read model, rows and
+//! cards, is exact afterwards.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use futures::StreamExt;
+use lms_projections::course_catalog::CourseCatalogProjection;
+use lms_testkit::pipeline::prelude::*;
+use lms_testkit::redis::PrivateRedis;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const COURSES: u32 = 400;
+/// Capacity changes per course after its creation: 5 commands per course.
+const CHANGES: u32 = 4;
+
+fn final_capacity(course: u32) -> u32 {
+    10 + course % 50 + CHANGES
+}
+
+fn is_loading(error: &redis::RedisError) -> bool {
+    error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
+        || error.to_string().contains("LOADING")
+}
+
+/// Whether a client of `url` is told LOADING before the server serves.
+async fn saw_loading(url: &str) -> bool {
+    let client = redis::Client::open(url).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut loading = false;
+    while Instant::now() < deadline {
+        // Setting a connection up sends commands too: LOADING may come there.
+        let answer = match client.get_multiplexed_async_connection().await {
+            Ok(mut connection) => redis::cmd("GET")
+                .arg("probe")
+                .query_async::<Option<String>>(&mut connection)
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(()) => return loading,
+            Err(e) if is_loading(&e) => loading = true,
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("Redis did not serve within 30 s of its restart");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_restarting_and_loading_under_2000_commands_dead_letters_nothing_and_loses_nothing() {
+    let mut redis = PrivateRedis::start().await;
+    let h = Harness::start_with_redis(redis.url()).await;
+    let worker = h.start_worker(Arc::new(CourseCatalogProjection));
+    let instructor = Caller::instructor();
+
+    let writer = futures::stream::iter(0..COURSES)
+        .map(|n| {
+            let h = &h;
+            async move {
+                let (course, _) = h.course(instructor, &format!("Course {n:03}"), false).await;
+                for step in 1..=CHANGES {
+                    h.change_capacity(instructor, &course, 10 + n % 50 + step)
+                        .await;
+                }
+                (course, final_capacity(n))
+            }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>();
+    let restarter = async {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        // Mid-stream: a plain restart, then one that loads slowly.
+        for (at, delay) in [(500, None), (1_200, Some(5_000))] {
+            while h.db.total_events().await < at {
+                assert!(Instant::now() < deadline, "commands too slow");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            redis.restart(Duration::from_millis(500), delay).await;
+            if delay.is_some() {
+                assert!(saw_loading(&redis.url()).await, "Redis answered LOADING");
+            }
+        }
+    };
+    let (courses, ()) = tokio::join!(writer, restarter);
+    assert_eq!(h.db.total_events().await, (COURSES * (1 + CHANGES)) as i64);
+    let expected: BTreeMap<String, u32> = courses.into_iter().collect();
+
+    // Every event applied: the worker retried through both restarts.
+    eventually(Duration::from_secs(120), || async {
+        let applied: Option<i64> = sqlx::query_scalar(
+            "SELECT sum(last_sequence)::bigint FROM catalog.applied WHERE projection = 'course-catalog'",
+        )
+        .fetch_one(&h.db.pool)
+        .await
+        .unwrap();
+        applied == Some((COURSES * (1 + CHANGES)) as i64)
+    })
+    .await
+    .expect("every event applied");
+
+    let rows: BTreeMap<String, i32> =
+        sqlx::query_as::<_, (String, i32)>("SELECT course_id::text, capacity FROM catalog.courses")
+            .fetch_all(&h.db.pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let expected_rows: BTreeMap<String, i32> = expected
+        .iter()
+        .map(|(k, v)| (k.clone(), *v as i32))
+        .collect();
+    assert_eq!(rows, expected_rows, "the rows");
+    let mut connection = h.redis().await;
+    for (course, capacity) in &expected {
+        let card: Option<String> = redis::cmd("HGET")
+            .arg(format!("{}:course:{course}", h.config.redis_prefix))
+            .arg("capacity")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert_eq!(card, Some(capacity.to_string()), "the card of {course}");
+    }
+    let parked: i64 = sqlx::query_scalar("SELECT count(*) FROM catalog.parked")
+        .fetch_one(&h.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(parked, 0, "nothing parked");
+    let dlq = read_all(
+        &h.config.kafka_brokers,
+        &h.config.dlq(),
+        1,
+        Duration::from_secs(3),
+    );
+    assert!(dlq.is_empty(), "nothing dead-lettered");
+
+    worker.stop().await;
+    h.stop().await;
+}
