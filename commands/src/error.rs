@@ -88,9 +88,28 @@ impl<E: DomainError> From<AggregateError<E>> for CommandError {
             AggregateError::DeserializationError(e) => {
                 CommandError::Internal(format!("stored event unreadable: {e}"))
             }
+            // postgres-es files a pool timeout, a server shutting down
+            // (57P01) or a failover (25006) under "unexpected": the shared
+            // rule decides, from the sqlx error inside.
+            AggregateError::UnexpectedError(e) if store_unavailable(e.as_ref()) => {
+                CommandError::Unavailable(e.to_string())
+            }
             AggregateError::UnexpectedError(e) => CommandError::Internal(e.to_string()),
         }
     }
+}
+
+/// Whether `error`, or an error it wraps, is a database error the shared
+/// rule calls unavailable.
+fn store_unavailable(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(sql) = error.downcast_ref::<sqlx::Error>() {
+            return lms_runtime::database::is_unavailable(sql);
+        }
+        next = error.source();
+    }
+    false
 }
 
 impl From<sqlx::Error> for CommandError {

@@ -1,16 +1,21 @@
-//! A store restarting under a running worker: Redis killed and started
-//! again while 2,000 commands flow, answering LOADING while it reloads its
-//! data. Nothing is dead-lettered or parked, and the read model, rows and
-//! cards, is exact afterwards.
+//! A store restarting under a running worker while 2,000 commands flow:
+//! Redis killed and started again, answering LOADING while it reloads its
+//! data; Postgres (every part's: event store, outbox, registry, read
+//! models) stopped fast and crashed. Nothing is dead-lettered or parked,
+//! and the read model, rows and cards, is exact afterwards.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use futures::StreamExt;
 use lms_projections::course_catalog::CourseCatalogProjection;
+use lms_proto::command::v1::{ChangeCapacityRequest, CreateCourseRequest};
 use lms_testkit::pipeline::prelude::*;
+use lms_testkit::postgres::PrivatePostgres;
 use lms_testkit::redis::PrivateRedis;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tonic::Code;
 
 const COURSES: u32 = 400;
 /// Capacity changes per course after its creation: 5 commands per course.
@@ -86,8 +91,17 @@ async fn redis_restarting_and_loading_under_2000_commands_dead_letters_nothing_a
         }
     };
     let (courses, ()) = tokio::join!(writer, restarter);
-    assert_eq!(h.db.total_events().await, (COURSES * (1 + CHANGES)) as i64);
     let expected: BTreeMap<String, u32> = courses.into_iter().collect();
+    assert_exact(&h, &expected).await;
+    worker.stop().await;
+    h.stop().await;
+}
+
+/// Every event applied; every row and card as the commands left it;
+/// nothing parked or dead-lettered.
+async fn assert_exact(h: &Harness, expected: &BTreeMap<String, u32>) {
+    assert_eq!(expected.len(), COURSES as usize);
+    assert_eq!(h.db.total_events().await, (COURSES * (1 + CHANGES)) as i64);
 
     // Every event applied: the worker retried through both restarts.
     eventually(Duration::from_secs(120), || async {
@@ -115,7 +129,7 @@ async fn redis_restarting_and_loading_under_2000_commands_dead_letters_nothing_a
         .collect();
     assert_eq!(rows, expected_rows, "the rows");
     let mut connection = h.redis().await;
-    for (course, capacity) in &expected {
+    for (course, capacity) in expected {
         let card: Option<String> = redis::cmd("HGET")
             .arg(format!("{}:course:{course}", h.config.redis_prefix))
             .arg("capacity")
@@ -136,6 +150,100 @@ async fn redis_restarting_and_loading_under_2000_commands_dead_letters_nothing_a
         Duration::from_secs(3),
     );
     assert!(dlq.is_empty(), "nothing dead-lettered");
+}
+
+/// Sends a command until it is answered, with the same command id each time
+/// (a retry after a lost reply gets the first reply); a store restarting
+/// answers UNAVAILABLE meanwhile.
+async fn answered<T, F, Fut>(mut call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match call().await {
+            Ok(reply) => return reply.into_inner(),
+            Err(status)
+                if matches!(status.code(), Code::Unavailable | Code::Aborted)
+                    && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(status) => panic!("command failed: {status:?}"),
+        }
+    }
+}
+
+/// Events in the store (0 while it cannot be read).
+async fn events_written(h: &Harness) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&h.db.pool)
+        .await
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_stopping_and_crashing_under_2000_commands_dead_letters_nothing_and_loses_nothing()
+{
+    let postgres = PrivatePostgres::start().await;
+    let h = Harness::start_on(&postgres.admin_url(), lms_testkit::redis::url()).await;
+    let worker = h.start_worker(Arc::new(CourseCatalogProjection));
+    let instructor = Caller::instructor();
+
+    let writer = futures::stream::iter(0..COURSES)
+        .map(|n| {
+            let h = &h;
+            async move {
+                let create = CreateCourseRequest {
+                    command_id: new_id(),
+                    course_id: String::new(),
+                    title: format!("Course {n:03}"),
+                    description: String::new(),
+                    instructor_ids: vec![instructor.id.to_string()],
+                    capacity: 10,
+                    access: None,
+                };
+                let course = answered(|| {
+                    let mut courses = h.server.courses();
+                    let request = instructor.req(create.clone());
+                    async move { courses.create_course(request).await }
+                })
+                .await
+                .aggregate_id;
+                for step in 1..=CHANGES {
+                    let change = ChangeCapacityRequest {
+                        command_id: new_id(),
+                        course_id: course.clone(),
+                        capacity: 10 + n % 50 + step,
+                    };
+                    answered(|| {
+                        let mut courses = h.server.courses();
+                        let request = instructor.req(change.clone());
+                        async move { courses.change_capacity(request).await }
+                    })
+                    .await;
+                }
+                (course, final_capacity(n))
+            }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>();
+    let restarter = async {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        // Mid-stream: a clean fast shutdown (57P01 to every session), then a
+        // crash (WAL recovery at the next start).
+        for (at, mode) in [(500, "fast"), (1_200, "immediate")] {
+            while events_written(&h).await < at {
+                assert!(Instant::now() < deadline, "commands too slow");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            postgres.restart(mode, Duration::from_secs(1)).await;
+        }
+    };
+    let (courses, ()) = tokio::join!(writer, restarter);
+    let expected: BTreeMap<String, u32> = courses.into_iter().collect();
+    assert_exact(&h, &expected).await;
 
     worker.stop().await;
     h.stop().await;

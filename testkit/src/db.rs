@@ -30,6 +30,8 @@ pub struct TestDb {
     pub name: String,
     pub url: String,
     pub pool: PgPool,
+    /// The server-level URL it was created on (and is dropped through).
+    admin: String,
     dropped: bool,
 }
 
@@ -41,8 +43,13 @@ impl TestDb {
 
     /// A fresh, empty database and a pool of `max_connections` on it.
     pub async fn empty_with(max_connections: u32) -> TestDb {
+        Self::empty_on(&admin_url(), max_connections).await
+    }
+
+    /// A fresh, empty database on the server of `admin_url`.
+    pub async fn empty_on(admin_url: &str, max_connections: u32) -> TestDb {
         let name = format!("{NAME_PREFIX}{}", uuid::Uuid::now_v7().simple());
-        let mut admin = PgConnection::connect(&admin_url())
+        let mut admin = PgConnection::connect(admin_url)
             .await
             .expect("connect to the test Postgres (is it up? scripts/infra.sh up)");
         sqlx::query(&format!("CREATE DATABASE {name}"))
@@ -50,7 +57,7 @@ impl TestDb {
             .await
             .expect("create the test database");
         let _ = admin.close().await;
-        let url = url_for(&admin_url(), &name);
+        let url = url_for(admin_url, &name);
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(max_connections)
             .connect(&url)
@@ -60,6 +67,7 @@ impl TestDb {
             name,
             url,
             pool,
+            admin: admin_url.to_string(),
             dropped: false,
         }
     }
@@ -67,7 +75,13 @@ impl TestDb {
     /// With the event store's tables (lms-commands' migrations), pool of 30.
     #[cfg(feature = "commands")]
     pub async fn event_store() -> TestDb {
-        let db = Self::empty_with(30).await;
+        Self::event_store_on(&admin_url()).await
+    }
+
+    /// [`Self::event_store`] on the server of `admin_url`.
+    #[cfg(feature = "commands")]
+    pub async fn event_store_on(admin_url: &str) -> TestDb {
+        let db = Self::empty_on(admin_url, 30).await;
         lms_commands::store::migrate(&db.pool)
             .await
             .expect("event-store migrations");
@@ -102,13 +116,13 @@ impl TestDb {
     /// Drops the database now (waiting for it), instead of on `Drop`.
     pub async fn drop_database(mut self) {
         self.pool.close().await;
-        drop_now(&self.name).await;
+        drop_now(&self.admin, &self.name).await;
         self.dropped = true;
     }
 }
 
-async fn drop_now(name: &str) {
-    if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
+async fn drop_now(admin: &str, name: &str) {
+    if let Ok(mut admin) = PgConnection::connect(admin).await {
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .execute(&mut admin)
             .await;
@@ -128,13 +142,13 @@ impl Drop for TestDb {
         // The pool's connections belong to the test's runtime, which may be
         // single-threaded and blocked right here: drop from a thread with a
         // runtime of its own (WITH (FORCE) ends those connections).
-        let name = self.name.clone();
+        let (admin, name) = (self.admin.clone(), self.name.clone());
         let dropper = std::thread::spawn(move || {
             if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
-                runtime.block_on(drop_now(&name));
+                runtime.block_on(drop_now(&admin, &name));
             }
         });
         let _ = dropper.join();

@@ -23,6 +23,7 @@ pub mod logs;
 pub mod metrics;
 pub mod paths;
 pub mod ports;
+pub mod postgres;
 pub mod process;
 pub mod proxy;
 pub mod wait;

@@ -43,12 +43,18 @@ impl Worker {
 
 impl Harness {
     pub async fn start() -> Harness {
-        Self::start_with_redis(crate::redis::url()).await
+        Self::start_on(&crate::db::admin_url(), crate::redis::url()).await
     }
 
     /// [`Self::start`] with the workers on the Redis at `redis_url`.
     pub async fn start_with_redis(redis_url: String) -> Harness {
-        let db = TestDb::event_store().await;
+        Self::start_on(&crate::db::admin_url(), redis_url).await
+    }
+
+    /// [`Self::start`] with the database on the Postgres server of
+    /// `postgres_admin_url` and the workers on the Redis at `redis_url`.
+    pub async fn start_on(postgres_admin_url: &str, redis_url: String) -> Harness {
+        let db = TestDb::event_store_on(postgres_admin_url).await;
         lms_readmodels::migrate(&db.pool)
             .await
             .expect("read-model migrations");
