@@ -70,23 +70,3 @@ impl Default for Config {
 }
 
 impl Settings for Config {}
-
-impl Config {
-    /// The gRPC server's bounds.
-    pub fn grpc_limits(&self) -> lms_runtime::grpc::Limits {
-        lms_runtime::grpc::Limits {
-            max_concurrent_requests: self.grpc_max_concurrent_requests,
-            request_timeout: std::time::Duration::from_millis(self.grpc_request_timeout_ms),
-        }
-    }
-
-    /// The connect options: the URL plus the statement timeout.
-    pub fn database_options(
-        &self,
-    ) -> Result<sqlx::postgres::PgConnectOptions, lms_runtime::database::DatabaseError> {
-        Ok(lms_runtime::database::with_statement_timeout(
-            lms_runtime::database::options(&self.database_url)?,
-            std::time::Duration::from_millis(self.db_statement_timeout_ms),
-        ))
-    }
-}

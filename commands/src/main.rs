@@ -17,8 +17,11 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::load()?;
     telemetry::init_tracing(&config.log, config.log_format);
 
-    let pool =
-        database::connect_with(config.database_options()?, config.db_max_connections).await?;
+    let pool = database::connect_with(
+        database::service_options(&config.database_url, config.db_statement_timeout_ms)?,
+        config.db_max_connections,
+    )
+    .await?;
     store::migrate(&pool)
         .await
         .context("migrating the event store")?;

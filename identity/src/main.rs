@@ -72,8 +72,11 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn connect(config: &Config) -> anyhow::Result<sqlx::PgPool> {
-    let pool =
-        database::connect_with(config.database_options()?, config.db_max_connections).await?;
+    let pool = database::connect_with(
+        database::service_options(&config.database_url, config.db_statement_timeout_ms)?,
+        config.db_max_connections,
+    )
+    .await?;
     lms_commands::store::migrate(&pool)
         .await
         .context("migrating the event store")?;

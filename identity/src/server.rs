@@ -105,7 +105,10 @@ pub async fn serve(
     });
     let jwks = tokio::spawn(http::serve(listeners.jwks, ring.jwks(), shutdown.clone()));
     let grpc = GrpcServer::new(lms_proto::FILE_DESCRIPTOR_SET)
-        .limits(config.grpc_limits())
+        .limits(lms_runtime::grpc::Limits::from_settings(
+            config.grpc_max_concurrent_requests,
+            config.grpc_request_timeout_ms,
+        ))
         .add_service(api)
         .serve(listeners.grpc, listeners.metrics, shutdown.clone())
         .await;

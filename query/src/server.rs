@@ -48,7 +48,10 @@ pub async fn serve(
 
     let auth = Authenticate::required(verifier);
     GrpcServer::new(lms_proto::FILE_DESCRIPTOR_SET)
-        .limits(config.grpc_limits())
+        .limits(lms_runtime::grpc::Limits::from_settings(
+            config.grpc_max_concurrent_requests,
+            config.grpc_request_timeout_ms,
+        ))
         .add_service(InterceptedService::new(course_api, auth.clone()))
         .add_service(InterceptedService::new(student_api, auth.clone()))
         .add_service(InterceptedService::new(billing_api, auth))

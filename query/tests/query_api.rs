@@ -1219,9 +1219,16 @@ async fn every_connection_of_the_service_has_its_statement_timeout() {
         db_statement_timeout_ms: 200,
         ..Config::default()
     };
-    let pool = lms_runtime::database::connect_with(config.database_options().unwrap(), 2)
-        .await
-        .unwrap();
+    let pool = lms_runtime::database::connect_with(
+        lms_runtime::database::service_options(
+            &config.database_url,
+            config.db_statement_timeout_ms,
+        )
+        .unwrap(),
+        2,
+    )
+    .await
+    .unwrap();
     let shown: String = sqlx::query_scalar("SHOW statement_timeout")
         .fetch_one(&pool)
         .await

@@ -41,6 +41,18 @@ pub fn with_statement_timeout(options: PgConnectOptions, timeout: Duration) -> P
     options.options([("statement_timeout", timeout.as_millis().to_string())])
 }
 
+/// The options of a service's pool: `url` with `statement_timeout_ms`
+/// (`LMS_DB_STATEMENT_TIMEOUT_MS`; zero: none).
+pub fn service_options(
+    url: &SecretString,
+    statement_timeout_ms: u64,
+) -> Result<PgConnectOptions, DatabaseError> {
+    Ok(with_statement_timeout(
+        options(url)?,
+        Duration::from_millis(statement_timeout_ms),
+    ))
+}
+
 /// A pool of `max_connections` on `url`, retried while Postgres is
 /// unavailable (see [`is_unavailable`]); a wrong password fails at once.
 pub async fn connect(url: &SecretString, max_connections: u32) -> Result<PgPool, DatabaseError> {

@@ -75,7 +75,11 @@ impl CommandServer {
         config.database_url = db.secret_url();
         let (grpc, addr, metrics, metrics_addr) = crate::grpc::listeners().await;
         let pool = lms_runtime::database::connect_with(
-            config.database_options().expect("options"),
+            lms_runtime::database::service_options(
+                &config.database_url,
+                config.db_statement_timeout_ms,
+            )
+            .expect("options"),
             config.db_max_connections,
         )
         .await

@@ -52,6 +52,17 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// From a service's settings (`LMS_GRPC_MAX_CONCURRENT_REQUESTS`,
+    /// `LMS_GRPC_REQUEST_TIMEOUT_MS`).
+    pub fn from_settings(max_concurrent_requests: usize, request_timeout_ms: u64) -> Self {
+        Self {
+            max_concurrent_requests,
+            request_timeout: Duration::from_millis(request_timeout_ms),
+        }
+    }
+}
+
 /// The APIs of one service, served with [`GrpcServer::serve`].
 pub struct GrpcServer {
     routes: RoutesBuilder,
