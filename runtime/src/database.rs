@@ -31,26 +31,19 @@ pub fn options(url: &SecretString) -> Result<PgConnectOptions, DatabaseError> {
     PgConnectOptions::from_str(url.expose_secret()).map_err(DatabaseError::InvalidUrl)
 }
 
-/// `options` with a `statement_timeout` on every connection (zero: none):
-/// a statement that runs longer is cancelled (SQLSTATE 57014) and its
-/// connection returns to the pool.
-pub fn with_statement_timeout(options: PgConnectOptions, timeout: Duration) -> PgConnectOptions {
-    if timeout.is_zero() {
-        return options;
-    }
-    options.options([("statement_timeout", timeout.as_millis().to_string())])
-}
-
-/// The options of a service's pool: `url` with `statement_timeout_ms`
-/// (`LMS_DB_STATEMENT_TIMEOUT_MS`; zero: none).
+/// The options of a service's pool: `url` with a `statement_timeout` of
+/// `statement_timeout_ms` on every connection (`LMS_DB_STATEMENT_TIMEOUT_MS`;
+/// zero: none). A statement that runs longer is cancelled (SQLSTATE 57014)
+/// and its connection returns to the pool.
 pub fn service_options(
     url: &SecretString,
     statement_timeout_ms: u64,
 ) -> Result<PgConnectOptions, DatabaseError> {
-    Ok(with_statement_timeout(
-        options(url)?,
-        Duration::from_millis(statement_timeout_ms),
-    ))
+    let options = options(url)?;
+    if statement_timeout_ms == 0 {
+        return Ok(options);
+    }
+    Ok(options.options([("statement_timeout", statement_timeout_ms.to_string())]))
 }
 
 /// A pool of `max_connections` on `url`, retried while Postgres is
@@ -73,6 +66,33 @@ pub async fn connect_with(
     })
     .await
     .map_err(|source| DatabaseError::Connect { at, source })
+}
+
+/// Runs `migrator` on a connection of its own, closed afterwards so that
+/// nothing set on it leaks into the pool: without the service's statement
+/// timeout (a migration may take longer than any request) and, with
+/// `schema`, in that schema (created if missing), where the migrator keeps
+/// its bookkeeping table apart from other crates' `_sqlx_migrations`.
+pub async fn run_migrations(
+    pool: &PgPool,
+    migrator: &sqlx::migrate::Migrator,
+    schema: Option<&str>,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut conn = pool.acquire().await?.detach();
+    if let Some(schema) = schema {
+        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .execute(&mut conn)
+            .await?;
+        sqlx::query(&format!("SET search_path TO {schema}"))
+            .execute(&mut conn)
+            .await?;
+    }
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut conn)
+        .await?;
+    let outcome = migrator.run(&mut conn).await;
+    let _ = sqlx::Connection::close(conn).await;
+    outcome
 }
 
 /// `user@host:port/database`: where a connection goes, for messages (never

@@ -3,7 +3,7 @@
 
 use crate::normalize::SchemaReference;
 use sqlx::types::Json;
-use sqlx::{Connection, PgConnection, PgExecutor, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 
 /// Key space of our advisory locks (two-int form, which does not overlap the
 /// bigint locks other crates may take): "SR".
@@ -31,17 +31,12 @@ pub struct StoredVersion {
 /// bookkeeping table lives in our schema too, so the event store's own
 /// `_sqlx_migrations` in `public` is not disturbed.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    // A connection of its own: search_path is changed for the migrator.
-    let mut conn = pool.acquire().await?.detach();
-    sqlx::query("CREATE SCHEMA IF NOT EXISTS schema_registry")
-        .execute(&mut conn)
-        .await?;
-    sqlx::query("SET search_path TO schema_registry")
-        .execute(&mut conn)
-        .await?;
-    let outcome = sqlx::migrate!("./migrations").run(&mut conn).await;
-    let _ = conn.close().await;
-    outcome
+    lms_runtime::database::run_migrations(
+        pool,
+        &sqlx::migrate!("./migrations"),
+        Some("schema_registry"),
+    )
+    .await
 }
 
 /// Serializes registrations into one subject until the transaction ends.

@@ -23,14 +23,6 @@ pub enum StoreError {
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     let mut migrator = sqlx::migrate!("./migrations");
     migrator.set_ignore_missing(true);
-    // A connection of its own, without the service's statement timeout: a
-    // migration may take longer than any request.
-    let mut conn = pool.acquire().await?.detach();
-    sqlx::query("SET statement_timeout = 0")
-        .execute(&mut conn)
-        .await?;
-    let outcome = migrator.run(&mut conn).await;
-    let _ = sqlx::Connection::close(conn).await;
-    outcome?;
+    lms_runtime::database::run_migrations(pool, &migrator, None).await?;
     Ok(())
 }
