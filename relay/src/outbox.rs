@@ -160,46 +160,53 @@ impl OutboxStore {
         command_log: std::time::Duration,
         batch: i64,
     ) -> Result<(u64, u64), sqlx::Error> {
-        let mut deleted = (0, 0);
-        if !outbox.is_zero() {
-            loop {
-                let n = sqlx::query(
-                    "DELETE FROM outbox WHERE position IN (
-                        SELECT position FROM outbox
-                         WHERE published_at < now() - make_interval(secs => $1)
-                         ORDER BY position LIMIT $2)",
-                )
-                .bind(outbox.as_secs_f64())
+        let outbox = self
+            .delete_in_batches(
+                "DELETE FROM outbox WHERE position IN (
+                    SELECT position FROM outbox
+                     WHERE published_at < now() - make_interval(secs => $1)
+                     ORDER BY position LIMIT $2)",
+                outbox,
+                batch,
+            )
+            .await?;
+        let command_log = self
+            .delete_in_batches(
+                "DELETE FROM command_log WHERE (tenant_id, command_id) IN (
+                    SELECT tenant_id, command_id FROM command_log
+                     WHERE recorded_at < now() - make_interval(secs => $1)
+                     ORDER BY recorded_at LIMIT $2)",
+                command_log,
+                batch,
+            )
+            .await?;
+        Ok((outbox, command_log))
+    }
+
+    /// Runs `delete` (binding `$1` the age in seconds, `$2` the batch) until
+    /// it deletes fewer than `batch` rows; nothing for a zero `age`.
+    async fn delete_in_batches(
+        &self,
+        delete: &str,
+        age: std::time::Duration,
+        batch: i64,
+    ) -> Result<u64, sqlx::Error> {
+        let mut deleted = 0;
+        if age.is_zero() {
+            return Ok(deleted);
+        }
+        loop {
+            let n = sqlx::query(delete)
+                .bind(age.as_secs_f64())
                 .bind(batch)
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
-                deleted.0 += n;
-                if n < batch as u64 {
-                    break;
-                }
+            deleted += n;
+            if n < batch as u64 {
+                return Ok(deleted);
             }
         }
-        if !command_log.is_zero() {
-            loop {
-                let n = sqlx::query(
-                    "DELETE FROM command_log WHERE (tenant_id, command_id) IN (
-                        SELECT tenant_id, command_id FROM command_log
-                         WHERE recorded_at < now() - make_interval(secs => $1)
-                         ORDER BY recorded_at LIMIT $2)",
-                )
-                .bind(command_log.as_secs_f64())
-                .bind(batch)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-                deleted.1 += n;
-                if n < batch as u64 {
-                    break;
-                }
-            }
-        }
-        Ok(deleted)
     }
 
     pub async fn backlog(&self) -> Result<i64, sqlx::Error> {
