@@ -132,8 +132,9 @@ impl RedisEffects {
         (keys, commands)
     }
 
-    /// Queues [`Self::apply_if_newer`] on a pipeline (a rebuild's batch);
-    /// the script must be loaded first ([`Self::load_script`]).
+    /// Queues the script on a pipeline: the commands run only if `sequence`
+    /// is newer than `seq_key`'s value. The script must be loaded first
+    /// ([`Self::load_script`]).
     pub fn pipeline(&self, pipe: &mut redis::Pipeline, seq_key: &str, sequence: i64) {
         pipe.invoke_script(&self.invocation(seq_key, sequence))
             .ignore();
@@ -146,20 +147,6 @@ impl RedisEffects {
             .load_async(redis)
             .await
             .map(|_| ())
-    }
-
-    /// Runs the commands if `sequence` is newer than `seq_key`'s value; true if applied.
-    pub async fn apply_if_newer(
-        &self,
-        redis: &mut ConnectionManager,
-        seq_key: &str,
-        sequence: i64,
-    ) -> Result<bool, redis::RedisError> {
-        let applied: i64 = self
-            .invocation(seq_key, sequence)
-            .invoke_async(redis)
-            .await?;
-        Ok(applied == 1)
     }
 }
 
