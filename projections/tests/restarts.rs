@@ -60,38 +60,20 @@ async fn redis_restarting_and_loading_under_2000_commands_dead_letters_nothing_a
     let mut redis = PrivateRedis::start().await;
     let h = Harness::start_with_redis(redis.url()).await;
     let worker = h.start_worker(Arc::new(CourseCatalogProjection));
-    let instructor = Caller::instructor();
 
-    let writer = futures::stream::iter(0..COURSES)
-        .map(|n| {
-            let h = &h;
-            async move {
-                let (course, _) = h.course(instructor, &format!("Course {n:03}"), false).await;
-                for step in 1..=CHANGES {
-                    h.change_capacity(instructor, &course, 10 + n % 50 + step)
-                        .await;
-                }
-                (course, final_capacity(n))
-            }
-        })
-        .buffer_unordered(8)
-        .collect::<Vec<_>>();
+    let writer = write_courses(&h, false);
     let restarter = async {
         let deadline = Instant::now() + Duration::from_secs(120);
         // Mid-stream: a plain restart, then one that loads slowly.
         for (at, delay) in [(500, None), (1_200, Some(5_000))] {
-            while h.db.total_events().await < at {
-                assert!(Instant::now() < deadline, "commands too slow");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            until_events(&h, at, deadline).await;
             redis.restart(Duration::from_millis(500), delay).await;
             if delay.is_some() {
                 assert!(saw_loading(&redis.url()).await, "Redis answered LOADING");
             }
         }
     };
-    let (courses, ()) = tokio::join!(writer, restarter);
-    let expected: BTreeMap<String, u32> = courses.into_iter().collect();
+    let (expected, ()) = tokio::join!(writer, restarter);
     assert_exact(&h, &expected).await;
     worker.stop().await;
     h.stop().await;
@@ -152,10 +134,54 @@ async fn assert_exact(h: &Harness, expected: &BTreeMap<String, u32>) {
     assert!(dlq.is_empty(), "nothing dead-lettered");
 }
 
-/// Sends a command until it is answered, with the same command id each time
-/// (a retry after a lost reply gets the first reply); a store restarting
-/// answers UNAVAILABLE meanwhile.
-async fn answered<T, F, Fut>(mut call: F) -> T
+/// Writes `COURSES` courses, each created then changed `CHANGES` times, 8
+/// courses at a time; the final capacity of each. With `retry`, a command
+/// answered UNAVAILABLE or ABORTED (a store restarting) is sent again with
+/// the same command id until answered (a retry after a lost reply gets the
+/// first reply); without, any refusal fails the test.
+async fn write_courses(h: &Harness, retry: bool) -> BTreeMap<String, u32> {
+    let instructor = Caller::instructor();
+    futures::stream::iter(0..COURSES)
+        .map(|n| async move {
+            let create = CreateCourseRequest {
+                command_id: new_id(),
+                course_id: String::new(),
+                title: format!("Course {n:03}"),
+                description: String::new(),
+                instructor_ids: vec![instructor.id.to_string()],
+                capacity: 10,
+                access: None,
+            };
+            let course = answered(retry, || {
+                let mut courses = h.server.courses();
+                let request = instructor.req(create.clone());
+                async move { courses.create_course(request).await }
+            })
+            .await
+            .aggregate_id;
+            for step in 1..=CHANGES {
+                let change = ChangeCapacityRequest {
+                    command_id: new_id(),
+                    course_id: course.clone(),
+                    capacity: 10 + n % 50 + step,
+                };
+                answered(retry, || {
+                    let mut courses = h.server.courses();
+                    let request = instructor.req(change.clone());
+                    async move { courses.change_capacity(request).await }
+                })
+                .await;
+            }
+            (course, final_capacity(n))
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await
+}
+
+/// The reply to a command; with `retry`, sent again while UNAVAILABLE or
+/// ABORTED (for up to 120 s).
+async fn answered<T, F, Fut>(retry: bool, mut call: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
@@ -165,7 +191,8 @@ where
         match call().await {
             Ok(reply) => return reply.into_inner(),
             Err(status)
-                if matches!(status.code(), Code::Unavailable | Code::Aborted)
+                if retry
+                    && matches!(status.code(), Code::Unavailable | Code::Aborted)
                     && Instant::now() < deadline =>
             {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -175,12 +202,20 @@ where
     }
 }
 
-/// Events in the store (0 while it cannot be read).
-async fn events_written(h: &Harness) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&h.db.pool)
-        .await
-        .unwrap_or(0)
+/// Waits until the store holds `at` events (it counts 0 while it cannot be
+/// read); fails after `deadline`.
+async fn until_events(h: &Harness, at: i64, deadline: Instant) {
+    loop {
+        let written: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&h.db.pool)
+            .await
+            .unwrap_or(0);
+        if written >= at {
+            return;
+        }
+        assert!(Instant::now() < deadline, "commands too slow");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -189,60 +224,18 @@ async fn postgres_stopping_and_crashing_under_2000_commands_dead_letters_nothing
     let postgres = PrivatePostgres::start().await;
     let h = Harness::start_on(&postgres.admin_url(), lms_testkit::redis::url()).await;
     let worker = h.start_worker(Arc::new(CourseCatalogProjection));
-    let instructor = Caller::instructor();
 
-    let writer = futures::stream::iter(0..COURSES)
-        .map(|n| {
-            let h = &h;
-            async move {
-                let create = CreateCourseRequest {
-                    command_id: new_id(),
-                    course_id: String::new(),
-                    title: format!("Course {n:03}"),
-                    description: String::new(),
-                    instructor_ids: vec![instructor.id.to_string()],
-                    capacity: 10,
-                    access: None,
-                };
-                let course = answered(|| {
-                    let mut courses = h.server.courses();
-                    let request = instructor.req(create.clone());
-                    async move { courses.create_course(request).await }
-                })
-                .await
-                .aggregate_id;
-                for step in 1..=CHANGES {
-                    let change = ChangeCapacityRequest {
-                        command_id: new_id(),
-                        course_id: course.clone(),
-                        capacity: 10 + n % 50 + step,
-                    };
-                    answered(|| {
-                        let mut courses = h.server.courses();
-                        let request = instructor.req(change.clone());
-                        async move { courses.change_capacity(request).await }
-                    })
-                    .await;
-                }
-                (course, final_capacity(n))
-            }
-        })
-        .buffer_unordered(8)
-        .collect::<Vec<_>>();
+    let writer = write_courses(&h, true);
     let restarter = async {
         let deadline = Instant::now() + Duration::from_secs(180);
         // Mid-stream: a clean fast shutdown (57P01 to every session), then a
         // crash (WAL recovery at the next start).
         for (at, mode) in [(500, "fast"), (1_200, "immediate")] {
-            while events_written(&h).await < at {
-                assert!(Instant::now() < deadline, "commands too slow");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            until_events(&h, at, deadline).await;
             postgres.restart(mode, Duration::from_secs(1)).await;
         }
     };
-    let (courses, ()) = tokio::join!(writer, restarter);
-    let expected: BTreeMap<String, u32> = courses.into_iter().collect();
+    let (expected, ()) = tokio::join!(writer, restarter);
     assert_exact(&h, &expected).await;
 
     worker.stop().await;

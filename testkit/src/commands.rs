@@ -74,16 +74,12 @@ impl CommandServer {
     ) -> CommandServer {
         config.database_url = db.secret_url();
         let (grpc, addr, metrics, metrics_addr) = crate::grpc::listeners().await;
-        let pool = lms_runtime::database::connect_with(
-            lms_runtime::database::service_options(
-                &config.database_url,
-                config.db_statement_timeout_ms,
-            )
-            .expect("options"),
+        let pool = crate::db::service_pool(
+            &config.database_url,
+            config.db_statement_timeout_ms,
             config.db_max_connections,
         )
-        .await
-        .expect("pool");
+        .await;
         let server = Background::spawn(|stop| async move {
             if let Err(e) = server::serve(&config, pool, verifier, grpc, Some(metrics), stop).await
             {

@@ -26,6 +26,16 @@ pub fn url_for(admin: &str, database: &str) -> String {
         .to_string()
 }
 
+/// A pool as a service opens it (its statement timeout included), for a
+/// service started in-process.
+pub async fn service_pool(url: &SecretString, statement_timeout_ms: u64, max: u32) -> PgPool {
+    let options = lms_runtime::database::service_options(url, statement_timeout_ms)
+        .expect("the service's database URL");
+    lms_runtime::database::connect_with(options, max)
+        .await
+        .expect("the service's pool")
+}
+
 pub struct TestDb {
     pub name: String,
     pub url: String,

@@ -82,16 +82,8 @@ impl IdentityServer {
             jwks.local_addr().expect("jwks addr"),
             lms_identity::http::JWKS_PATH
         );
-        let pool = lms_runtime::database::connect_with(
-            lms_runtime::database::service_options(
-                &config.database_url,
-                config.db_statement_timeout_ms,
-            )
-            .expect("options"),
-            10,
-        )
-        .await
-        .expect("pool");
+        let pool =
+            crate::db::service_pool(&config.database_url, config.db_statement_timeout_ms, 10).await;
         let serve_config = config.clone();
         let server = Background::spawn(|stop| async move {
             let listeners = Listeners {

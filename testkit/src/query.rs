@@ -43,16 +43,8 @@ impl QueryServer {
             config.redis_prefix = crate::redis::unique_prefix();
         }
         let (grpc, addr, metrics, metrics_addr) = crate::grpc::listeners().await;
-        let pool = lms_runtime::database::connect_with(
-            lms_runtime::database::service_options(
-                &config.database_url,
-                config.db_statement_timeout_ms,
-            )
-            .expect("options"),
-            10,
-        )
-        .await
-        .expect("pool");
+        let pool =
+            crate::db::service_pool(&config.database_url, config.db_statement_timeout_ms, 10).await;
         let redis = crate::redis::connect().await;
         let prefix = config.redis_prefix.clone();
         let server_redis = redis.clone();
