@@ -19,10 +19,12 @@ pub use publisher::{Failure, Publisher};
 
 use lms_commands::store::OUTBOX_CHANNEL;
 use sqlx::postgres::PgListener;
+use rdkafka::producer::DeliveryFuture;
 use sqlx::PgPool;
 use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
+use tracing::Instrument;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -43,6 +45,9 @@ const PRUNE_BATCH: i64 = 5_000;
 
 /// Failed batches in a row after which the producer is replaced.
 const RECREATE_AFTER_FAILURES: u32 = 3;
+
+/// How often the backlog and dead-letter gauges are read.
+const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Runs the relay until `shutdown` resolves.
 pub async fn run(
@@ -137,8 +142,20 @@ fn backoff(failures: u32) -> Duration {
     Duration::from_millis(100 * 2u64.pow(failures.clamp(1, 6)))
 }
 
+/// A batch enqueued to the producer whose acknowledgements are awaited while
+/// the next batch is read and enqueued.
+struct InFlight {
+    batch: Vec<PendingEvent>,
+    sent: Vec<Result<DeliveryFuture, Failure>>,
+}
+
 /// Publishes while this relay leads, until shutdown (Ok) or a database or
 /// leadership error (Err: the caller stands by and tries again).
+///
+/// Two batches overlap: while the broker acknowledges one, the next is read,
+/// encoded and enqueued behind it on the same producer (per-partition order
+/// holds). After a failure the pipeline drains and nothing new is sent until
+/// the backoff has passed.
 async fn lead(
     config: &RelayConfig,
     pool: &PgPool,
@@ -153,7 +170,25 @@ async fn lead(
     let mut failures: u32 = 0;
     let prune_every = Duration::from_secs(config.prune_interval_secs.max(1));
     let mut pruned_at: Option<tokio::time::Instant> = None;
+    let mut gauges_at: Option<tokio::time::Instant> = None;
+    let mut in_flight: Option<InFlight> = None;
+    // Aggregates with an event that failed in a batch still in flight: their
+    // later events are not sent (at enqueue) or not marked (acknowledged).
+    let mut blocked: HashSet<(String, String)> = HashSet::new();
     loop {
+        // A relay busy with a backlog stops too: what is in flight is
+        // settled (marked) first.
+        let stopping = tokio::select! {
+            biased;
+            _ = &mut *shutdown => true,
+            _ = std::future::ready(()) => false,
+        };
+        if stopping {
+            if let Some(last) = in_flight.take() {
+                within(leadership, complete(config, store, last, &mut blocked)).await?;
+            }
+            return Ok(());
+        }
         leadership.check().await?;
         if pruned_at.is_none_or(|at| at.elapsed() >= prune_every) {
             let hours = |h: u64| Duration::from_secs(h.saturating_mul(3600));
@@ -173,16 +208,38 @@ async fn lead(
             }
             pruned_at = Some(tokio::time::Instant::now());
         }
+        // Counting the backlog scans it: once per interval, not per batch.
+        if gauges_at.is_none_or(|at| at.elapsed() >= GAUGE_INTERVAL) {
+            let backlog = within(leadership, store.backlog()).await?;
+            metrics::gauge!("lms_outbox_backlog").set(backlog as f64);
+            let dead = within(leadership, store.dead_letter_count()).await?;
+            metrics::gauge!("lms_outbox_dead_letters").set(dead as f64);
+            gauges_at = Some(tokio::time::Instant::now());
+        }
+        let flying: Vec<i64> = in_flight
+            .as_ref()
+            .map(|f| f.batch.iter().map(|e| e.position).collect())
+            .unwrap_or_default();
         let batch = within(
             leadership,
-            store.pending(config.batch_size, config.batch_max_bytes),
+            store.pending(config.batch_size, config.batch_max_bytes, &flying),
         )
         .await?;
-        let backlog = within(leadership, store.backlog()).await?;
-        metrics::gauge!("lms_outbox_backlog").set(backlog as f64);
-        let dead = within(leadership, store.dead_letter_count()).await?;
-        metrics::gauge!("lms_outbox_dead_letters").set(dead as f64);
         if batch.is_empty() {
+            if let Some(previous) = in_flight.take() {
+                let outcome = within(
+                    leadership,
+                    complete(config, store, previous, &mut blocked),
+                )
+                .await?;
+                blocked.clear();
+                if outcome.failed == 0 {
+                    failures = 0;
+                } else if failed(config, publisher, &mut failures, outcome, shutdown).await? {
+                    return Ok(());
+                }
+                continue;
+            }
             tokio::select! {
                 _ = &mut *shutdown => return Ok(()),
                 _ = listener.recv() => {},
@@ -192,34 +249,26 @@ async fn lead(
         }
         let span =
             tracing::info_span!("relay_batch", size = batch.len(), first = batch[0].position);
-        let outcome = within(
+        let sent = within(
             leadership,
-            span.in_scope(|| async { publish_batch(config, publisher, store, &batch).await }),
+            async { Ok::<_, RelayError>(publisher.send_batch(&batch, &mut blocked).await) }
+                .instrument(span),
         )
         .await?;
+        let Some(previous) = in_flight.replace(InFlight { batch, sent }) else {
+            continue;
+        };
+        let mut outcome = within(leadership, complete(config, store, previous, &mut blocked)).await?;
         if outcome.failed > 0 {
-            // A fatal error (e.g. the idempotent producer's state lost in a
-            // broker restart) leaves the producer unusable: start a new one.
-            failures = failures.saturating_add(1);
-            // A producer can also stay wedged without a fatal error (its
-            // idempotence state stuck after a broker restart): after a few
-            // failed batches in a row, start afresh as well.
-            if let Some(fatal) = publisher.fatal_error() {
-                tracing::warn!(%fatal, "producer failed fatally; recreating it");
-                *publisher = Publisher::new(config)?;
-            } else if failures.is_multiple_of(RECREATE_AFTER_FAILURES) {
-                tracing::warn!(failures, "batches keep failing; recreating the producer");
-                *publisher = Publisher::new(config)?;
+            // The batch behind it may hold later events of the failed
+            // aggregates: settle it too (those are not marked), then back off.
+            if let Some(next) = in_flight.take() {
+                let settled = within(leadership, complete(config, store, next, &mut blocked)).await?;
+                outcome.failed += settled.failed;
             }
-            let delay = backoff(failures);
-            tracing::warn!(
-                failed = outcome.failed,
-                ?delay,
-                "publishing failed; retrying"
-            );
-            tokio::select! {
-                _ = &mut *shutdown => return Ok(()),
-                _ = tokio::time::sleep(delay) => {},
+            blocked.clear();
+            if failed(config, publisher, &mut failures, outcome, shutdown).await? {
+                return Ok(());
             }
         } else {
             failures = 0;
@@ -227,28 +276,58 @@ async fn lead(
     }
 }
 
+/// After a batch with failures: a new producer when the old one cannot go
+/// on, then a growing pause; true if shutdown came during it.
+async fn failed(
+    config: &RelayConfig,
+    publisher: &mut Publisher,
+    failures: &mut u32,
+    outcome: BatchOutcome,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<bool, RelayError> {
+    *failures = failures.saturating_add(1);
+    // A fatal error (e.g. the idempotent producer's state lost in a broker
+    // restart) leaves the producer unusable: start a new one. A producer can
+    // also stay wedged without a fatal error (its idempotence state stuck
+    // after a broker restart): after a few failed batches in a row, start
+    // afresh as well.
+    if let Some(fatal) = publisher.fatal_error() {
+        tracing::warn!(%fatal, "producer failed fatally; recreating it");
+        *publisher = Publisher::new(config)?;
+    } else if failures.is_multiple_of(RECREATE_AFTER_FAILURES) {
+        tracing::warn!(failures, "batches keep failing; recreating the producer");
+        *publisher = Publisher::new(config)?;
+    }
+    let delay = backoff(*failures);
+    tracing::warn!(failed = outcome.failed, ?delay, "publishing failed; retrying");
+    Ok(tokio::select! {
+        _ = &mut *shutdown => true,
+        _ = tokio::time::sleep(delay) => false,
+    })
+}
+
 struct BatchOutcome {
     failed: usize,
 }
 
-/// Publishes a batch in position order and marks what the broker acknowledged.
-/// After a failure for an aggregate, its later events in the batch are not
-/// sent, or, when the failure came with the acknowledgements, not marked:
-/// they go again behind the failed one (duplicates keep their event id;
-/// consumers are idempotent). An event whose failure retrying cannot fix
-/// becomes a dead letter after `dead_letter_after_attempts`.
-async fn publish_batch(
+/// Waits for a batch's acknowledgements and marks what the broker took.
+/// After a failure for an aggregate (here or in the batch before), its later
+/// events are not marked: they go again behind the failed one (duplicates
+/// keep their event id; consumers are idempotent). An event whose failure
+/// retrying cannot fix becomes a dead letter after
+/// `dead_letter_after_attempts`.
+async fn complete(
     config: &RelayConfig,
-    publisher: &Publisher,
     store: &OutboxStore,
-    batch: &[PendingEvent],
+    in_flight: InFlight,
+    blocked: &mut HashSet<(String, String)>,
 ) -> Result<BatchOutcome, RelayError> {
-    let results = publisher.publish(batch).await;
-    let mut blocked: HashSet<(&str, &str)> = HashSet::new();
+    let InFlight { batch, sent } = in_flight;
+    let results = Publisher::acknowledged(&batch, sent).await;
     let mut published = Vec::with_capacity(batch.len());
     let mut failed = Vec::new();
     for (event, result) in batch.iter().zip(results) {
-        let key = (event.aggregate_type.as_str(), event.aggregate_id.as_str());
+        let key = (event.aggregate_type.clone(), event.aggregate_id.clone());
         match result {
             Ok(()) if !blocked.contains(&key) => published.push(event.position),
             Ok(()) | Err(Failure::Behind) => {}

@@ -43,11 +43,14 @@ impl OutboxStore {
     /// and about `max_bytes` of stored payload and metadata (always at least
     /// one row), passing over every aggregate that has a dead letter (its
     /// events wait behind it). Within one aggregate, position order is
-    /// sequence order (appends are serialized per stream).
+    /// sequence order (appends are serialized per stream). `in_flight`
+    /// (ascending, sent and not yet marked) is passed over; a row that
+    /// committed after they were read can sit below the last of them.
     pub async fn pending(
         &self,
         limit: i64,
         max_bytes: i64,
+        in_flight: &[i64],
     ) -> Result<Vec<PendingEvent>, sqlx::Error> {
         sqlx::query_as(
             "SELECT position, aggregate_type, aggregate_id, sequence, event_type,
@@ -59,6 +62,7 @@ impl OutboxStore {
                                     pg_column_size(e.payload) + pg_column_size(e.metadata) AS bytes
                                FROM outbox o JOIN events e ON e.position = o.position
                               WHERE o.published_at IS NULL
+                                AND (o.position > $3 OR o.position <> ALL($4))
                                 AND NOT EXISTS (
                                     SELECT 1 FROM outbox_dead_letters d
                                      WHERE d.aggregate_type = e.aggregate_type
@@ -70,6 +74,8 @@ impl OutboxStore {
         )
         .bind(limit)
         .bind(max_bytes)
+        .bind(in_flight.iter().copied().max().unwrap_or(0))
+        .bind(in_flight)
         .fetch_all(&self.pool)
         .await
     }

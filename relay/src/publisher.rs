@@ -7,12 +7,13 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use schema_registry_converter::async_impl::avro::AvroEncoder;
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::schema_registry_common::{
     SchemaType, SubjectNameStrategy, SuppliedSchema,
 };
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
@@ -124,17 +125,22 @@ impl Publisher {
         Ok(())
     }
 
-    /// Sends the batch in order and waits for every acknowledgement; one
-    /// result per event. Once an event of an aggregate cannot be enqueued,
-    /// that aggregate's later events are not sent ([`Failure::Behind`]).
-    pub async fn publish(&self, batch: &[PendingEvent]) -> Vec<Result<(), Failure>> {
-        let started = Instant::now();
-        let mut pending = Vec::with_capacity(batch.len());
-        let mut blocked: std::collections::HashSet<(&str, &str)> = Default::default();
+    /// Enqueues the batch in position order without waiting for the broker;
+    /// one entry per event. Once an event of an aggregate cannot be enqueued
+    /// (or its aggregate is in `blocked`, failed in a batch still in
+    /// flight), that aggregate's later events are not sent
+    /// ([`Failure::Behind`]) and it joins `blocked`.
+    pub async fn send_batch(
+        &self,
+        batch: &[PendingEvent],
+        blocked: &mut HashSet<(String, String)>,
+    ) -> Vec<Result<DeliveryFuture, Failure>> {
+        let mut sent = Vec::with_capacity(batch.len());
         for event in batch {
-            let key = (event.aggregate_type.as_str(), event.aggregate_id.as_str());
-            if blocked.contains(&key) {
-                pending.push(Err(Failure::Behind));
+            if !blocked.is_empty()
+                && blocked.contains(&(event.aggregate_type.clone(), event.aggregate_id.clone()))
+            {
+                sent.push(Err(Failure::Behind));
                 continue;
             }
             let meta = |key: &str| {
@@ -156,14 +162,24 @@ impl Publisher {
                 correlation_id = %meta("correlation_id"),
                 causation_id = %meta("causation_id"),
             );
-            let sent = self.send(event).instrument(span).await;
-            if sent.is_err() {
-                blocked.insert(key);
+            let result = self.send(event).instrument(span).await;
+            if result.is_err() {
+                blocked.insert((event.aggregate_type.clone(), event.aggregate_id.clone()));
             }
-            pending.push(sent);
+            sent.push(result);
         }
+        sent
+    }
+
+    /// Waits for the broker's answer to each event [`Self::send_batch`]
+    /// enqueued; one result per event.
+    pub async fn acknowledged(
+        batch: &[PendingEvent],
+        sent: Vec<Result<DeliveryFuture, Failure>>,
+    ) -> Vec<Result<(), Failure>> {
+        let started = Instant::now();
         let mut results = Vec::with_capacity(batch.len());
-        for (event, sent) in batch.iter().zip(pending) {
+        for (event, sent) in batch.iter().zip(sent) {
             let result = match sent {
                 Ok(delivery) => match delivery.await {
                     Ok(Ok(_)) => {
@@ -181,14 +197,14 @@ impl Publisher {
             };
             results.push(result);
         }
-        tracing::debug!(events = batch.len(), elapsed = ?started.elapsed(), "batch acknowledged");
+        tracing::debug!(events = batch.len(), waited = ?started.elapsed(), "batch acknowledged");
         results
     }
 
     async fn send(
         &self,
         event: &PendingEvent,
-    ) -> Result<rdkafka::producer::DeliveryFuture, Failure> {
+    ) -> Result<DeliveryFuture, Failure> {
         let stored = lms_schemas::StoredEvent {
             aggregate_type: &event.aggregate_type,
             aggregate_id: &event.aggregate_id,

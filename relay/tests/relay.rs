@@ -453,16 +453,27 @@ async fn a_batch_is_bounded_in_bytes_and_passes_over_dead_lettered_aggregates() 
     let second = course_with_modules(&server, instructor, 1).await;
     let store = lms_relay::OutboxStore::new(db.pool.clone());
 
-    let all = store.pending(500, i64::MAX).await.unwrap();
+    let all = store.pending(500, i64::MAX, &[]).await.unwrap();
     assert_eq!(all.len(), 6);
     let positions: Vec<i64> = all.iter().map(|e| e.position).collect();
     let mut sorted = positions.clone();
     sorted.sort_unstable();
     assert_eq!(positions, sorted, "position order");
-    assert_eq!(store.pending(2, i64::MAX).await.unwrap().len(), 2);
+    assert_eq!(store.pending(2, i64::MAX, &[]).await.unwrap().len(), 2);
+    // Events in flight (sent, not yet marked) are passed over, also when a
+    // pending row sits below the last of them.
+    let in_flight = [positions[0], positions[2]];
+    let rest: Vec<i64> = store
+        .pending(500, i64::MAX, &in_flight)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(rest, [positions[1], positions[3], positions[4], positions[5]]);
     // A budget of one byte still loads one event; a budget of about two
     // events' size loads two.
-    assert_eq!(store.pending(500, 1).await.unwrap().len(), 1);
+    assert_eq!(store.pending(500, 1, &[]).await.unwrap().len(), 1);
     let sizes: Vec<i64> = sqlx::query_scalar(
         "SELECT (pg_column_size(e.payload) + pg_column_size(e.metadata))::bigint
            FROM outbox o JOIN events e USING (position) ORDER BY position LIMIT 2",
@@ -471,18 +482,19 @@ async fn a_batch_is_bounded_in_bytes_and_passes_over_dead_lettered_aggregates() 
     .await
     .unwrap();
     assert_eq!(
-        store.pending(500, sizes[0] + 1).await.unwrap().len(),
+        store.pending(500, sizes[0] + 1, &[]).await.unwrap().len(),
         2,
         "the second starts within the budget"
     );
     assert_eq!(
-        store.pending(500, sizes[0] + sizes[1]).await.unwrap().len(),
+        store.pending(500, sizes[0] + sizes[1], &[])
+            .await.unwrap().len(),
         2
     );
 
     // A dead letter on the first course: none of its events is loaded.
     store.dead_letter(&all[0], "refused", 5).await.unwrap();
-    let left = store.pending(500, i64::MAX).await.unwrap();
+    let left = store.pending(500, i64::MAX, &[]).await.unwrap();
     assert_eq!(left.len(), 2);
     assert!(left.iter().all(|e| e.aggregate_id == second));
     let letters = store.dead_letters().await.unwrap();
