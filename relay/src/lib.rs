@@ -18,8 +18,8 @@ pub use outbox::{DeadLetter, OutboxStore, PendingEvent};
 pub use publisher::{Failure, Publisher};
 
 use lms_commands::store::OUTBOX_CHANNEL;
-use sqlx::postgres::PgListener;
 use rdkafka::producer::DeliveryFuture;
+use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use std::collections::HashSet;
 use std::future::Future;
@@ -227,11 +227,8 @@ async fn lead(
         .await?;
         if batch.is_empty() {
             if let Some(previous) = in_flight.take() {
-                let outcome = within(
-                    leadership,
-                    complete(config, store, previous, &mut blocked),
-                )
-                .await?;
+                let outcome =
+                    within(leadership, complete(config, store, previous, &mut blocked)).await?;
                 blocked.clear();
                 if outcome.failed == 0 {
                     failures = 0;
@@ -258,12 +255,14 @@ async fn lead(
         let Some(previous) = in_flight.replace(InFlight { batch, sent }) else {
             continue;
         };
-        let mut outcome = within(leadership, complete(config, store, previous, &mut blocked)).await?;
+        let mut outcome =
+            within(leadership, complete(config, store, previous, &mut blocked)).await?;
         if outcome.failed > 0 {
             // The batch behind it may hold later events of the failed
             // aggregates: settle it too (those are not marked), then back off.
             if let Some(next) = in_flight.take() {
-                let settled = within(leadership, complete(config, store, next, &mut blocked)).await?;
+                let settled =
+                    within(leadership, complete(config, store, next, &mut blocked)).await?;
                 outcome.failed += settled.failed;
             }
             blocked.clear();
@@ -299,7 +298,11 @@ async fn failed(
         *publisher = Publisher::new(config)?;
     }
     let delay = backoff(*failures);
-    tracing::warn!(failed = outcome.failed, ?delay, "publishing failed; retrying");
+    tracing::warn!(
+        failed = outcome.failed,
+        ?delay,
+        "publishing failed; retrying"
+    );
     Ok(tokio::select! {
         _ = &mut *shutdown => true,
         _ = tokio::time::sleep(delay) => false,

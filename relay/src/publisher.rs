@@ -201,10 +201,7 @@ impl Publisher {
         results
     }
 
-    async fn send(
-        &self,
-        event: &PendingEvent,
-    ) -> Result<DeliveryFuture, Failure> {
+    async fn send(&self, event: &PendingEvent) -> Result<DeliveryFuture, Failure> {
         let stored = lms_schemas::StoredEvent {
             aggregate_type: &event.aggregate_type,
             aggregate_id: &event.aggregate_id,

@@ -470,7 +470,10 @@ async fn a_batch_is_bounded_in_bytes_and_passes_over_dead_lettered_aggregates() 
         .iter()
         .map(|e| e.position)
         .collect();
-    assert_eq!(rest, [positions[1], positions[3], positions[4], positions[5]]);
+    assert_eq!(
+        rest,
+        [positions[1], positions[3], positions[4], positions[5]]
+    );
     // A budget of one byte still loads one event; a budget of about two
     // events' size loads two.
     assert_eq!(store.pending(500, 1, &[]).await.unwrap().len(), 1);
@@ -487,8 +490,11 @@ async fn a_batch_is_bounded_in_bytes_and_passes_over_dead_lettered_aggregates() 
         "the second starts within the budget"
     );
     assert_eq!(
-        store.pending(500, sizes[0] + sizes[1], &[])
-            .await.unwrap().len(),
+        store
+            .pending(500, sizes[0] + sizes[1], &[])
+            .await
+            .unwrap()
+            .len(),
         2
     );
 
