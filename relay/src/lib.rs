@@ -220,11 +220,13 @@ async fn lead(
             .as_ref()
             .map(|f| f.batch.iter().map(|e| e.position).collect())
             .unwrap_or_default();
+        let started = std::time::Instant::now();
         let batch = within(
             leadership,
             store.pending(config.batch_size, config.batch_max_bytes, &flying),
         )
         .await?;
+        let read = started.elapsed();
         if batch.is_empty() {
             if let Some(previous) = in_flight.take() {
                 let outcome =
@@ -252,11 +254,20 @@ async fn lead(
                 .instrument(span),
         )
         .await?;
+        let enqueued = started.elapsed() - read;
+        let size = batch.len();
         let Some(previous) = in_flight.replace(InFlight { batch, sent }) else {
             continue;
         };
         let mut outcome =
             within(leadership, complete(config, store, previous, &mut blocked)).await?;
+        tracing::debug!(
+            size,
+            ?read,
+            ?enqueued,
+            settled = ?(started.elapsed() - read - enqueued),
+            "batch read and enqueued, the one before settled"
+        );
         if outcome.failed > 0 {
             // The batch behind it may hold later events of the failed
             // aggregates: settle it too (those are not marked), then back off.

@@ -56,11 +56,18 @@ impl OutboxStore {
             "SELECT position, aggregate_type, aggregate_id, sequence, event_type,
                     event_version, payload, metadata, recorded_at
                FROM (SELECT p.*, sum(p.bytes) OVER (ORDER BY p.position) - p.bytes AS before
-                       FROM (SELECT e.position, e.aggregate_type, e.aggregate_id, e.sequence,
-                                    e.event_type, e.event_version, e.payload, e.metadata,
-                                    e.recorded_at,
-                                    pg_column_size(e.payload) + pg_column_size(e.metadata) AS bytes
-                               FROM outbox o JOIN events e ON e.position = o.position
+                       FROM (SELECT e.*
+                               FROM outbox o
+                               -- OFFSET 0 keeps this a lookup per outbox row: as
+                               -- a join, the planner walks the events from the
+                               -- first position (published ones included).
+                               CROSS JOIN LATERAL (
+                                   SELECT e.position, e.aggregate_type, e.aggregate_id,
+                                          e.sequence, e.event_type, e.event_version, e.payload,
+                                          e.metadata, e.recorded_at,
+                                          pg_column_size(e.payload)
+                                            + pg_column_size(e.metadata) AS bytes
+                                     FROM events e WHERE e.position = o.position OFFSET 0) e
                               WHERE o.published_at IS NULL
                                 AND (o.position > $3 OR o.position <> ALL($4))
                                 AND NOT EXISTS (

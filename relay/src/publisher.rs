@@ -1,6 +1,7 @@
 //! Avro encoding through the schema registry and the idempotent Kafka producer.
 
 use super::{PendingEvent, RelayConfig, RelayError};
+use apache_avro::writer::datum::GenericDatumWriter;
 use lms_runtime::ExposeSecret;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -13,7 +14,8 @@ use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::schema_registry_common::{
     SchemaType, SubjectNameStrategy, SuppliedSchema,
 };
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
@@ -45,9 +47,30 @@ impl Failure {
     }
 }
 
+/// A record type's Confluent prefix (magic byte, registered schema id) and
+/// a writer for its schema: after the registry answered once, events of that
+/// type are encoded without going through the registry client again.
+struct Encoding {
+    prefix: [u8; 5],
+    writer: GenericDatumWriter<'static>,
+}
+
+impl Encoding {
+    fn encode(&self, value: &apache_avro::types::Value) -> Result<Vec<u8>, Failure> {
+        let mut bytes = Vec::with_capacity(256);
+        bytes.extend_from_slice(&self.prefix);
+        self.writer
+            .write_value_ref(&mut bytes, value)
+            .map_err(|e| Failure::Permanent(format!("encoding: {e}")))?;
+        Ok(bytes)
+    }
+}
+
 pub struct Publisher {
     producer: FutureProducer,
     encoder: AvroEncoder,
+    /// By subject.
+    encodings: Mutex<HashMap<String, Arc<Encoding>>>,
     brokers: String,
     topic_prefix: String,
 }
@@ -77,6 +100,7 @@ impl Publisher {
         Ok(Self {
             producer,
             encoder: AvroEncoder::new(registry_settings(config)?),
+            encodings: Mutex::new(HashMap::new()),
             brokers: config.kafka_brokers.clone(),
             topic_prefix: config.topic_prefix.clone(),
         })
@@ -201,6 +225,59 @@ impl Publisher {
         results
     }
 
+    /// Encodes through the registry client, which registers the schema (or
+    /// finds it) under the subject on first use.
+    async fn register_and_encode(
+        &self,
+        topic: &str,
+        avro: &lms_schemas::AvroEvent,
+    ) -> Result<Vec<u8>, Failure> {
+        let apache_avro::types::Value::Record(fields) = &avro.value else {
+            return Err(Failure::Permanent(
+                "encoding: event is not an Avro record".into(),
+            ));
+        };
+        let strategy = SubjectNameStrategy::TopicRecordNameStrategyWithSchema(
+            topic.to_string(),
+            SuppliedSchema::new(
+                Some(avro.record_name.clone()),
+                SchemaType::Avro,
+                avro.schema_json.to_string(),
+            ),
+        );
+        let values: Vec<(&str, apache_avro::types::Value)> = fields
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.clone()))
+            .collect();
+        self.encoder.encode(values, strategy).await.map_err(|e| {
+            let text = format!("schema registry: {e}");
+            // Only a refusal of this schema is final (409 incompatible,
+            // 422 invalid); an outage or a credential problem is not.
+            let refused = [e.error.as_str(), e.cause.as_deref().unwrap_or_default()]
+                .iter()
+                .any(|t| t.contains("status 409") || t.contains("status 422"));
+            if refused && !e.retriable {
+                Failure::Permanent(text)
+            } else {
+                Failure::Transient(text)
+            }
+        })
+    }
+
+    /// Keeps the schema id the registry gave `subject` (in `bytes`) and a
+    /// writer for `schema`, the same schema the registry was sent.
+    fn remember(&self, subject: String, bytes: &[u8], schema: &'static apache_avro::Schema) {
+        let Some(prefix) = bytes.get(..5).and_then(|b| <[u8; 5]>::try_from(b).ok()) else {
+            return;
+        };
+        let Ok(writer) = GenericDatumWriter::builder(schema).build() else {
+            return;
+        };
+        if let Ok(mut encodings) = self.encodings.lock() {
+            encodings.insert(subject, Arc::new(Encoding { prefix, writer }));
+        }
+    }
+
     async fn send(&self, event: &PendingEvent) -> Result<DeliveryFuture, Failure> {
         let stored = lms_schemas::StoredEvent {
             aggregate_type: &event.aggregate_type,
@@ -214,39 +291,20 @@ impl Publisher {
         let avro = lms_schemas::to_avro(&stored)
             .map_err(|e| Failure::Permanent(format!("encoding: {e}")))?;
         let topic = format!("{}{}", self.topic_prefix, avro.topic);
-        let fields = match avro.value {
-            apache_avro::types::Value::Record(fields) => fields,
-            _ => {
-                return Err(Failure::Permanent(
-                    "encoding: event is not an Avro record".into(),
-                ))
+        let subject = format!("{topic}-{}", avro.record_name);
+        let known = self
+            .encodings
+            .lock()
+            .ok()
+            .and_then(|encodings| encodings.get(&subject).cloned());
+        let bytes = match known {
+            Some(encoding) => encoding.encode(&avro.value)?,
+            None => {
+                let bytes = self.register_and_encode(&topic, &avro).await?;
+                self.remember(subject, &bytes, avro.schema);
+                bytes
             }
         };
-        let strategy = SubjectNameStrategy::TopicRecordNameStrategyWithSchema(
-            topic.clone(),
-            SuppliedSchema::new(
-                Some(avro.record_name.clone()),
-                SchemaType::Avro,
-                avro.schema_json.to_string(),
-            ),
-        );
-        let values: Vec<(&str, apache_avro::types::Value)> = fields
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.clone()))
-            .collect();
-        let bytes = self.encoder.encode(values, strategy).await.map_err(|e| {
-            let text = format!("schema registry: {e}");
-            // Only a refusal of this schema is final (409 incompatible,
-            // 422 invalid); an outage or a credential problem is not.
-            let refused = [e.error.as_str(), e.cause.as_deref().unwrap_or_default()]
-                .iter()
-                .any(|t| t.contains("status 409") || t.contains("status 422"));
-            if refused && !e.retriable {
-                Failure::Permanent(text)
-            } else {
-                Failure::Transient(text)
-            }
-        })?;
         // Confluent wire format: magic byte 0, then the 4-byte schema id.
         let schema_id = bytes
             .get(1..5)

@@ -50,6 +50,8 @@ pub struct AvroEvent {
     pub record_name: String,
     /// The latest `.avsc` text of this event type.
     pub schema_json: &'static str,
+    /// The same, parsed (once per process).
+    pub schema: &'static Schema,
     pub value: Value,
 }
 
@@ -78,6 +80,7 @@ pub fn to_avro(event: &StoredEvent<'_>) -> Result<AvroEvent, SchemaError> {
         record_name,
         object,
     } = record_object(event)?;
+    let schema = catalog::latest_schema(schema_entry)?;
     let record = latest_record(schema_entry, &record_name)?;
     let at = At {
         record: &record_name,
@@ -88,6 +91,7 @@ pub fn to_avro(event: &StoredEvent<'_>) -> Result<AvroEvent, SchemaError> {
         topic,
         record_name,
         schema_json: schema_entry.latest_json(),
+        schema,
         value,
     })
 }
