@@ -276,9 +276,15 @@ impl<P: Projection> Applier<P> {
                 }
             }
             outcome.applied = new.len();
-            apply_each(p, &mut tx, p.schema(), &new, &mut effects)
-                .await
-                .map_err(|e| e.error)?;
+            if p.live_batches() {
+                p.apply_batch(&mut tx, p.schema(), &new, &mut effects)
+                    .await
+                    .map_err(|e| e.error)?;
+            } else {
+                apply_each(p, &mut tx, p.schema(), &new, &mut effects)
+                    .await
+                    .map_err(|e| e.error)?;
+            }
         }
         for (key, end) in &batch.partitions {
             if !floors.contains_key(key) {

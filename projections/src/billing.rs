@@ -166,6 +166,11 @@ impl Projection for BillingProjection {
         Ok(())
     }
 
+    /// No Redis effects.
+    fn live_batches(&self) -> bool {
+        true
+    }
+
     async fn apply_batch(
         &self,
         tx: &mut PgConnection,

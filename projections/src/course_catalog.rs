@@ -58,6 +58,12 @@ impl Projection for CourseCatalogProjection {
         card(tx, schema, course_id, redis).await
     }
 
+    /// The batch's Redis effects are each course's whole card and its place
+    /// in the published set.
+    fn live_batches(&self) -> bool {
+        true
+    }
+
     async fn apply_batch(
         &self,
         tx: &mut PgConnection,

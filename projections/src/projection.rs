@@ -131,6 +131,16 @@ pub trait Projection: Send + Sync + 'static {
         redis: &mut RedisEffects,
     ) -> impl Future<Output = Result<(), ApplyError>> + Send;
 
+    /// Whether the live worker applies its batches with [`Self::apply_batch`]
+    /// too. Only where that batch's Redis effects are whole states (or none):
+    /// the live worker writes Redis before its commit, and a commit lost after
+    /// the pipeline is applied again in a batch that may start earlier, so
+    /// net effects at the last sequence (a counter's sum) would count twice
+    /// what whole states only write again.
+    fn live_batches(&self) -> bool {
+        false
+    }
+
     /// Applies a rebuild's batch (events in store position order, so each
     /// aggregate's in sequence order; earlier batches are committed in
     /// `tx`'s schema already) and queues its Redis effects on `effects`.

@@ -118,6 +118,11 @@ impl Projection for StudentDashboardProjection {
         Ok(())
     }
 
+    /// No Redis effects.
+    fn live_batches(&self) -> bool {
+        true
+    }
+
     async fn apply_batch(
         &self,
         tx: &mut PgConnection,

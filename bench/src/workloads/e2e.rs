@@ -17,7 +17,12 @@ use tokio::task::JoinSet;
 
 const WORKLOAD: &str = "end to end";
 /// Commands in flight at most; a tick finding none free skips its command.
-const MAX_IN_FLIGHT: usize = 512;
+/// lms-commands' default `LMS_GRPC_MAX_CONCURRENT_REQUESTS`: more would be
+/// refused as RESOURCE_EXHAUSTED.
+const MAX_IN_FLIGHT: usize = 256;
+/// Replied courses the watcher asks about per poll, the oldest first: its
+/// queries cost the same however far the workers fall behind.
+const POLL_AT_MOST: usize = 64;
 /// Ticks per second of the sending clock.
 const TICKS_PER_SECOND: u32 = 100;
 
@@ -267,7 +272,12 @@ async fn watch(
             }
         }
         if !pending.is_empty() {
-            let ids: Vec<&str> = pending.keys().map(String::as_str).collect();
+            let mut oldest: Vec<(&String, &Instant)> = pending.iter().collect();
+            if oldest.len() > POLL_AT_MOST {
+                oldest.select_nth_unstable_by_key(POLL_AT_MOST - 1, |(_, at)| **at);
+                oldest.truncate(POLL_AT_MOST);
+            }
+            let ids: Vec<&str> = oldest.iter().map(|(id, _)| id.as_str()).collect();
             let found: Vec<String> = sqlx::query_scalar(
                 "SELECT aggregate_id FROM catalog.applied
                   WHERE projection = 'course-catalog' AND aggregate_id = ANY($1)",
