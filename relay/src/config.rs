@@ -71,7 +71,7 @@ impl Default for RelayConfig {
             topic_prefix: String::new(),
             topic_partitions: 6,
             topic_replication: 1,
-            batch_size: 500,
+            batch_size: 2000,
             batch_max_bytes: 8 * 1024 * 1024,
             max_record_bytes: 1_000_000,
             dead_letter_after_attempts: 5,

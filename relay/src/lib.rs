@@ -34,6 +34,8 @@ pub enum RelayError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("creating topic {topic}: {error}")]
     TopicCreation { topic: String, error: String },
+    #[error("settling a batch: {0}")]
+    Settling(String),
     #[error("lost leadership: {0}")]
     LeadershipLost(String),
     #[error("schema registry client: {0}")]
@@ -142,20 +144,69 @@ fn backoff(failures: u32) -> Duration {
     Duration::from_millis(100 * 2u64.pow(failures.clamp(1, 6)))
 }
 
-/// A batch enqueued to the producer whose acknowledgements are awaited while
-/// the next batch is read and enqueued.
+/// A batch enqueued to the producer, before its acknowledgements are in.
 struct InFlight {
     batch: Vec<PendingEvent>,
     sent: Vec<Result<DeliveryFuture, Failure>>,
 }
 
+/// A batch whose acknowledgements are awaited and whose rows are marked by a
+/// task of its own, while the next batch is read, encoded and enqueued.
+struct Settling {
+    positions: Vec<i64>,
+    task: tokio::task::JoinHandle<Result<Settled, RelayError>>,
+}
+
+struct Settled {
+    failed: usize,
+    /// `blocked` as given, with the aggregates that failed in this batch.
+    blocked: HashSet<(String, String)>,
+}
+
+impl Settling {
+    fn start(
+        config: &RelayConfig,
+        store: &OutboxStore,
+        in_flight: InFlight,
+        mut blocked: HashSet<(String, String)>,
+    ) -> Self {
+        let positions = in_flight.batch.iter().map(|e| e.position).collect();
+        let store = store.clone();
+        let dead_letter_after = config.dead_letter_after_attempts;
+        let task = tokio::spawn(async move {
+            let outcome = complete(dead_letter_after, &store, in_flight, &mut blocked).await?;
+            Ok(Settled {
+                failed: outcome.failed,
+                blocked,
+            })
+        });
+        Self { positions, task }
+    }
+
+    /// Waits for the task while the lease is valid; a task still running
+    /// when it runs out is stopped.
+    async fn settled(self, leadership: &Leadership) -> Result<Settled, RelayError> {
+        let abort = self.task.abort_handle();
+        match tokio::time::timeout_at(leadership.valid_until(), self.task).await {
+            Ok(Ok(settled)) => settled,
+            Ok(Err(join)) => Err(RelayError::Settling(join.to_string())),
+            Err(_) => {
+                abort.abort();
+                Err(RelayError::LeadershipLost(
+                    "the lease ran out waiting for acknowledgements".into(),
+                ))
+            }
+        }
+    }
+}
+
 /// Publishes while this relay leads, until shutdown (Ok) or a database or
 /// leadership error (Err: the caller stands by and tries again).
 ///
-/// Two batches overlap: while the broker acknowledges one, the next is read,
-/// encoded and enqueued behind it on the same producer (per-partition order
-/// holds). After a failure the pipeline drains and nothing new is sent until
-/// the backoff has passed.
+/// Two batches overlap: while the broker acknowledges one and its rows are
+/// marked, the next is read, encoded and enqueued behind it on the same
+/// producer (per-partition order holds). After a failure the pipeline drains
+/// and nothing new is sent until the backoff has passed.
 async fn lead(
     config: &RelayConfig,
     pool: &PgPool,
@@ -171,7 +222,7 @@ async fn lead(
     let prune_every = Duration::from_secs(config.prune_interval_secs.max(1));
     let mut pruned_at: Option<tokio::time::Instant> = None;
     let mut gauges_at: Option<tokio::time::Instant> = None;
-    let mut in_flight: Option<InFlight> = None;
+    let mut settling: Option<Settling> = None;
     // Aggregates with an event that failed in a batch still in flight: their
     // later events are not sent (at enqueue) or not marked (acknowledged).
     let mut blocked: HashSet<(String, String)> = HashSet::new();
@@ -184,8 +235,8 @@ async fn lead(
             _ = std::future::ready(()) => false,
         };
         if stopping {
-            if let Some(last) = in_flight.take() {
-                within(leadership, complete(config, store, last, &mut blocked)).await?;
+            if let Some(last) = settling.take() {
+                last.settled(leadership).await?;
             }
             return Ok(());
         }
@@ -216,25 +267,21 @@ async fn lead(
             metrics::gauge!("lms_outbox_dead_letters").set(dead as f64);
             gauges_at = Some(tokio::time::Instant::now());
         }
-        let flying: Vec<i64> = in_flight
-            .as_ref()
-            .map(|f| f.batch.iter().map(|e| e.position).collect())
-            .unwrap_or_default();
+        let flying: &[i64] = settling.as_ref().map_or(&[], |s| &s.positions);
         let started = std::time::Instant::now();
         let batch = within(
             leadership,
-            store.pending(config.batch_size, config.batch_max_bytes, &flying),
+            store.pending(config.batch_size, config.batch_max_bytes, flying),
         )
         .await?;
         let read = started.elapsed();
         if batch.is_empty() {
-            if let Some(previous) = in_flight.take() {
-                let outcome =
-                    within(leadership, complete(config, store, previous, &mut blocked)).await?;
+            if let Some(previous) = settling.take() {
+                let done = previous.settled(leadership).await?;
                 blocked.clear();
-                if outcome.failed == 0 {
+                if done.failed == 0 {
                     failures = 0;
-                } else if failed(config, publisher, &mut failures, outcome, shutdown).await? {
+                } else if failed(config, publisher, &mut failures, done.failed, shutdown).await? {
                     return Ok(());
                 }
                 continue;
@@ -256,33 +303,35 @@ async fn lead(
         .await?;
         let enqueued = started.elapsed() - read;
         let size = batch.len();
-        let Some(previous) = in_flight.replace(InFlight { batch, sent }) else {
+        let current = InFlight { batch, sent };
+        let Some(previous) = settling.take() else {
+            settling = Some(Settling::start(config, store, current, blocked.clone()));
             continue;
         };
-        let mut outcome =
-            within(leadership, complete(config, store, previous, &mut blocked)).await?;
+        let done = previous.settled(leadership).await?;
         tracing::debug!(
             size,
             ?read,
             ?enqueued,
-            settled = ?(started.elapsed() - read - enqueued),
+            waited = ?(started.elapsed() - read - enqueued),
             "batch read and enqueued, the one before settled"
         );
-        if outcome.failed > 0 {
-            // The batch behind it may hold later events of the failed
+        blocked.extend(done.blocked);
+        if done.failed > 0 {
+            // The batch just sent may hold later events of the failed
             // aggregates: settle it too (those are not marked), then back off.
-            if let Some(next) = in_flight.take() {
-                let settled =
-                    within(leadership, complete(config, store, next, &mut blocked)).await?;
-                outcome.failed += settled.failed;
-            }
+            let more = Settling::start(config, store, current, blocked.clone())
+                .settled(leadership)
+                .await?;
             blocked.clear();
-            if failed(config, publisher, &mut failures, outcome, shutdown).await? {
+            let all = done.failed + more.failed;
+            if failed(config, publisher, &mut failures, all, shutdown).await? {
                 return Ok(());
             }
-        } else {
-            failures = 0;
+            continue;
         }
+        failures = 0;
+        settling = Some(Settling::start(config, store, current, blocked.clone()));
     }
 }
 
@@ -292,7 +341,7 @@ async fn failed(
     config: &RelayConfig,
     publisher: &mut Publisher,
     failures: &mut u32,
-    outcome: BatchOutcome,
+    failed: usize,
     shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Result<bool, RelayError> {
     *failures = failures.saturating_add(1);
@@ -309,11 +358,7 @@ async fn failed(
         *publisher = Publisher::new(config)?;
     }
     let delay = backoff(*failures);
-    tracing::warn!(
-        failed = outcome.failed,
-        ?delay,
-        "publishing failed; retrying"
-    );
+    tracing::warn!(failed, ?delay, "publishing failed; retrying");
     Ok(tokio::select! {
         _ = &mut *shutdown => true,
         _ = tokio::time::sleep(delay) => false,
@@ -331,7 +376,7 @@ struct BatchOutcome {
 /// retrying cannot fix becomes a dead letter after
 /// `dead_letter_after_attempts`.
 async fn complete(
-    config: &RelayConfig,
+    dead_letter_after_attempts: i32,
     store: &OutboxStore,
     in_flight: InFlight,
     blocked: &mut HashSet<(String, String)>,
@@ -359,7 +404,7 @@ async fn complete(
     for (event, error, permanent) in &failed {
         let position = event.position;
         let attempts = store.mark_failed(position, error).await?;
-        if *permanent && attempts >= config.dead_letter_after_attempts {
+        if *permanent && attempts >= dead_letter_after_attempts {
             tracing::error!(position, attempts, %error, "event cannot be published; dead-lettered, its aggregate's later events wait behind it");
             store.dead_letter(event, error, attempts).await?;
             metrics::counter!("lms_outbox_dead_lettered_total").increment(1);
