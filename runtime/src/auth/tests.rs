@@ -227,3 +227,55 @@ async fn a_token_of_a_newly_published_key_verifies_after_an_early_refresh() {
     shutdown.cancel();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_token_verified_once_is_trusted_again_but_an_edited_copy_is_checked() {
+    let ring = KeyRing::generate("k1").unwrap();
+    let issuer = issuer(&ring);
+    let token = issuer.sign(&student_claims(&issuer)).unwrap();
+    let verifier = verifier(&ring);
+    let first = verifier.verify(token.expose_secret()).unwrap();
+    assert_eq!(verifier.verify(token.expose_secret()), Ok(first));
+    // The same token with its roles edited is another entry: checked, refused.
+    let parts = segments(token.expose_secret());
+    let payload = URL_SAFE_NO_PAD.decode(&parts[1]).unwrap();
+    let mut claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    claims["roles"] = serde_json::json!(["admin"]);
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap()),
+        parts[2]
+    );
+    assert_eq!(verifier.verify(&forged), Err(TokenError::BadSignature));
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokens_of_a_key_removed_from_the_jwks_are_refused_after_the_next_read_though_verified_before(
+) {
+    let dir = std::env::temp_dir().join(format!("lms-jwks-{}", Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jwks_file = dir.join("jwks.json");
+    let old = KeyRing::generate("old").unwrap();
+    let new = KeyRing::generate("new").unwrap();
+    let mut both = old.jwks();
+    both.keys.extend(new.jwks().keys);
+    std::fs::write(&jwks_file, serde_json::to_vec(&both).unwrap()).unwrap();
+    let source = jwks_file.display().to_string();
+    let verifier = Verifier::load(&source, ISSUER, AUDIENCE).await.unwrap();
+    let shutdown = crate::Shutdown::new();
+    let every = Duration::from_secs(60);
+    verifier.refresh_every(every, shutdown.clone());
+    let token = issuer(&old).sign(&student_claims(&issuer(&old))).unwrap();
+    assert!(verifier.verify(token.expose_secret()).is_ok());
+
+    // The old key is withdrawn (compromised): gone at the next read.
+    std::fs::write(&jwks_file, serde_json::to_vec(&new.jwks()).unwrap()).unwrap();
+    tokio::time::sleep(every + Duration::from_secs(1)).await;
+    assert_eq!(
+        verifier.verify(token.expose_secret()),
+        Err(TokenError::UnknownKey("old".into()))
+    );
+    shutdown.cancel();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -4,9 +4,10 @@ use super::claims::{Claims, Principal};
 use super::keys::Jwks;
 use crate::shutdown::Shutdown;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Why a token was refused. Never carries the token itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +69,18 @@ impl VerifierError {
 
 type Keys = HashMap<String, DecodingKey>;
 
+/// Tokens verified lately, by the SHA-256 of the whole token (an edited
+/// token is another entry), with the instant until which each is trusted.
+type Verified = quick_cache::sync::Cache<[u8; 32], (Principal, Instant)>;
+
+/// Verified tokens kept at most (a caller per entry).
+const VERIFIED_CAPACITY: usize = 10_000;
+
+/// The longest a verified token is trusted again without its signature
+/// checked (never past its expiry). A key removed from the JWKS stops
+/// them at the next read of the keys, which empties the cache.
+pub const VERIFIED_FOR: Duration = Duration::from_secs(30);
+
 /// Verifies access tokens. Cheap to clone; clones share the key set.
 #[derive(Clone)]
 pub struct Verifier {
@@ -77,6 +90,9 @@ pub struct Verifier {
     /// Woken by a token signed with a key we do not know: a rotation may
     /// have published it since the last read.
     unknown_key: Arc<tokio::sync::Notify>,
+    /// A signature check costs tens of microseconds, a lookup far less: a
+    /// client sends the same token with every call.
+    verified: Arc<Verified>,
 }
 
 /// The soonest a token with an unknown key id makes the keys be read again.
@@ -113,6 +129,7 @@ impl Verifier {
             validation: Arc::new(validation),
             source: None,
             unknown_key: Arc::new(tokio::sync::Notify::new()),
+            verified: Arc::new(Verified::new(VERIFIED_CAPACITY)),
         })
     }
 
@@ -152,6 +169,7 @@ impl Verifier {
         };
         let keys = self.keys.clone();
         let unknown_key = self.unknown_key.clone();
+        let verified = self.verified.clone();
         tokio::spawn(async move {
             let mut last = tokio::time::Instant::now();
             loop {
@@ -168,7 +186,12 @@ impl Verifier {
                 match fetch(&source).await.and_then(|jwks| decoding_keys(&jwks)) {
                     Ok(fresh) => {
                         if let Ok(mut current) = keys.write() {
+                            let removed = current.keys().any(|kid| !fresh.contains_key(kid));
                             *current = fresh;
+                            if removed {
+                                // Tokens of a removed key are refused from now.
+                                verified.clear();
+                            }
                         }
                     }
                     Err(e) => {
@@ -179,8 +202,25 @@ impl Verifier {
         });
     }
 
-    /// The caller a token proves, or why it proves nothing.
+    /// The caller a token proves, or why it proves nothing. A token verified
+    /// in the last [`VERIFIED_FOR`] (and not expired) is not checked again.
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some((principal, until)) = self.verified.get(&digest) {
+            if Instant::now() < until {
+                return Ok(principal);
+            }
+        }
+        let principal = self.check(token)?;
+        let left = principal.expires_at.saturating_sub(unix_now());
+        let trusted = VERIFIED_FOR.min(Duration::from_secs(u64::try_from(left).unwrap_or(0)));
+        self.verified
+            .insert(digest, (principal.clone(), Instant::now() + trusted));
+        Ok(principal)
+    }
+
+    /// The signature and the claims, checked.
+    fn check(&self, token: &str) -> Result<Principal, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::WrongAlgorithm);
@@ -210,6 +250,12 @@ impl Verifier {
         })?;
         Ok(Principal::from(data.claims))
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 async fn fetch(source: &str) -> Result<Jwks, VerifierError> {
