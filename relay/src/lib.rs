@@ -35,7 +35,7 @@ pub enum RelayError {
     #[error("creating topic {topic}: {error}")]
     TopicCreation { topic: String, error: String },
     #[error("settling a batch: {0}")]
-    Settling(String),
+    Settling(#[from] tokio::task::JoinError),
     #[error("lost leadership: {0}")]
     LeadershipLost(String),
     #[error("schema registry client: {0}")]
@@ -189,7 +189,7 @@ impl Settling {
         let abort = self.task.abort_handle();
         match tokio::time::timeout_at(leadership.valid_until(), self.task).await {
             Ok(Ok(settled)) => settled,
-            Ok(Err(join)) => Err(RelayError::Settling(join.to_string())),
+            Ok(Err(join)) => Err(join.into()),
             Err(_) => {
                 abort.abort();
                 Err(RelayError::LeadershipLost(
