@@ -61,6 +61,28 @@ async fn course_with_modules(server: &CommandServer, instructor: Caller, modules
     course_id
 }
 
+/// Once the outbox is empty: every record of the relay's topics, checked
+/// against the store ([`assert_topics_match_store`]).
+async fn drained_topics(
+    db: &TestDb,
+    brokers: &str,
+    registry: &Registry,
+    config: &RelayConfig,
+) -> Vec<Consumed> {
+    wait_for_empty_outbox(&db.pool, Duration::from_secs(60)).await;
+    let total = db.total_events().await as usize;
+    let consumed = consume_all(
+        brokers,
+        &registry.url,
+        &topics(config),
+        total,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_topics_match_store(db, &consumed).await;
+    consumed
+}
+
 /// Every stored event is on Kafka at least once; per key the first
 /// occurrences come in sequence order; copies of one (key, sequence) carry
 /// the same event id.
@@ -134,17 +156,7 @@ async fn events_written_while_the_broker_is_down_arrive_in_order_when_it_is_back
     );
 
     broker.resume().await;
-    wait_for_empty_outbox(&db.pool, Duration::from_secs(60)).await;
-    let total = db.total_events().await as usize;
-    let consumed = consume_all(
-        &broker.brokers(),
-        &registry.url,
-        &topics(&config),
-        total,
-        Duration::from_secs(30),
-    )
-    .await;
-    assert_topics_match_store(&db, &consumed).await;
+    let consumed = drained_topics(&db, &broker.brokers(), &registry, &config).await;
 
     // Topic, key, headers and schema as documented.
     let created = consumed
@@ -590,20 +602,10 @@ async fn when_the_leaders_connection_is_cut_the_standby_publishes_within_the_lea
         "the standby took over {takeover:?} after the cut (lease {lease:?})"
     );
 
-    wait_for_empty_outbox(&db.pool, Duration::from_secs(60)).await;
-    let total = db.total_events().await as usize;
-    assert_eq!(total, 6 + 100);
-    let consumed = consume_all(
-        &shared_brokers(),
-        &registry.url,
-        &topics(&config),
-        total,
-        Duration::from_secs(30),
-    )
-    .await;
     // Every event, and per key the first occurrences in order: duplicates
     // only, never a gap or a reorder.
-    assert_topics_match_store(&db, &consumed).await;
+    drained_topics(&db, &shared_brokers(), &registry, &config).await;
+    assert_eq!(db.total_events().await, 6 + 100);
 
     standby.stop().await.expect("standby ends cleanly");
     leader

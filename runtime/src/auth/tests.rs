@@ -93,23 +93,27 @@ fn segments(token: &str) -> Vec<String> {
     token.split('.').map(str::to_string).collect()
 }
 
+/// `token` with its roles edited to `admin` after signing.
+fn made_admin(token: &str) -> String {
+    let parts = segments(token);
+    let payload = URL_SAFE_NO_PAD.decode(&parts[1]).unwrap();
+    let mut claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    claims["roles"] = serde_json::json!(["admin"]);
+    format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap()),
+        parts[2]
+    )
+}
+
 #[test]
 fn a_token_whose_role_claim_was_edited_is_refused() {
     let ring = KeyRing::generate("k1").unwrap();
     let issuer = issuer(&ring);
     let token = issuer.sign(&student_claims(&issuer)).unwrap();
-    let parts = segments(token.expose_secret());
-    let payload = URL_SAFE_NO_PAD.decode(&parts[1]).unwrap();
-    let mut claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
-    claims["roles"] = serde_json::json!(["admin"]);
-    let forged = format!(
-        "{}.{}.{}",
-        parts[0],
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap()),
-        parts[2]
-    );
     assert_eq!(
-        verifier(&ring).verify(&forged),
+        verifier(&ring).verify(&made_admin(token.expose_secret())),
         Err(TokenError::BadSignature)
     );
 }
@@ -237,17 +241,10 @@ fn a_token_verified_once_is_trusted_again_but_an_edited_copy_is_checked() {
     let first = verifier.verify(token.expose_secret()).unwrap();
     assert_eq!(verifier.verify(token.expose_secret()), Ok(first));
     // The same token with its roles edited is another entry: checked, refused.
-    let parts = segments(token.expose_secret());
-    let payload = URL_SAFE_NO_PAD.decode(&parts[1]).unwrap();
-    let mut claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
-    claims["roles"] = serde_json::json!(["admin"]);
-    let forged = format!(
-        "{}.{}.{}",
-        parts[0],
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap()),
-        parts[2]
+    assert_eq!(
+        verifier.verify(&made_admin(token.expose_secret())),
+        Err(TokenError::BadSignature)
     );
-    assert_eq!(verifier.verify(&forged), Err(TokenError::BadSignature));
 }
 
 #[tokio::test(start_paused = true)]
