@@ -385,17 +385,19 @@ async fn complete(
     let results = Publisher::acknowledged(&batch, sent).await;
     let mut published = Vec::with_capacity(batch.len());
     let mut failed = Vec::new();
+    let key = |event: &PendingEvent| (event.aggregate_type.clone(), event.aggregate_id.clone());
     for (event, result) in batch.iter().zip(results) {
-        let key = (event.aggregate_type.clone(), event.aggregate_id.clone());
         match result {
-            Ok(()) if !blocked.contains(&key) => published.push(event.position),
+            Ok(()) if blocked.is_empty() || !blocked.contains(&key(event)) => {
+                published.push(event.position);
+            }
             Ok(()) | Err(Failure::Behind) => {}
             Err(Failure::Permanent(error)) => {
-                blocked.insert(key);
+                blocked.insert(key(event));
                 failed.push((event, error, true));
             }
             Err(Failure::Transient(error)) => {
-                blocked.insert(key);
+                blocked.insert(key(event));
                 failed.push((event, error, false));
             }
         }

@@ -81,7 +81,7 @@ pub fn to_avro(event: &StoredEvent<'_>) -> Result<AvroEvent, SchemaError> {
         object,
     } = record_object(event)?;
     let schema = catalog::latest_schema(schema_entry)?;
-    let record = latest_record(schema_entry, &record_name)?;
+    let record = as_record(schema, &record_name)?;
     let at = At {
         record: &record_name,
         field: String::new(),
@@ -107,7 +107,7 @@ pub fn decode_stored(event: &StoredEvent<'_>) -> Result<DecodedEvent, SchemaErro
         object,
         ..
     } = record_object(event)?;
-    let record = latest_record(entry, &record_name)?;
+    let record = as_record(catalog::latest_schema(entry)?, &record_name)?;
     let body = mapping::normalize_record(object, record, &mapping::Path::Root(&record_name))?;
     typed(entry, &record_name, body)
 }
@@ -192,11 +192,11 @@ fn record_object(event: &StoredEvent<'_>) -> Result<RecordObject, SchemaError> {
     })
 }
 
-fn latest_record(
-    entry: &EventSchema,
+fn as_record(
+    schema: &'static Schema,
     record_name: &str,
 ) -> Result<&'static apache_avro::schema::RecordSchema, SchemaError> {
-    match catalog::latest_schema(entry)? {
+    match schema {
         Schema::Record(record) => Ok(record),
         _ => Err(SchemaError::Field {
             record: record_name.to_string(),
